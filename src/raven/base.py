@@ -1,0 +1,858 @@
+"""``raven.Client``: the public API, orchestrating capture, build, processing and sending.
+
+The stages themselves live in their own modules (events, stacks, serializer, processors,
+protocol, transport); the client wires them together and guards the host application: no
+capture call raises into app code (unless ``raise_send_errors=True``), and every event that
+is not sent is counted in :attr:`Client.stats` with a reason.
+
+raven 6.10's tests patch ``raven.base.time``, ``Client.send_remote`` and
+``ClientState.should_try``: they are looked up here at call time.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import threading
+import time
+import warnings
+from contextlib import contextmanager
+from contextvars import ContextVar
+from datetime import datetime, timezone
+from random import Random
+from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
+
+import raven
+from raven._core.options import ClientOptions
+from raven._core.stats import ClientStats
+from raven.conf import defaults
+from raven.conf.remote import RemoteConfig, transport_accepts
+from raven.exceptions import APIError, RateLimited
+from raven.utils import get_auth_header, merge_dicts
+from raven.utils.encoding import to_unicode
+from raven.utils.imports import import_string
+from raven.utils.serializer.manager import client_walker
+from raven.utils.stacks import get_stack_info, iter_stack_frames
+from raven.utils.transaction import TransactionStack
+from raven.transport.registry import default_transports
+
+__all__ = ("Client",)
+
+__excepthook__: Optional[Callable[..., Any]] = None
+__threading_excepthook__: Optional[Callable[..., Any]] = None
+
+PLATFORM_NAME = "python"
+
+SDK_VALUE = {"name": "raven-python", "version": raven.VERSION}
+
+#: the first client created in the process (6.10 kept it for integrations to find)
+Raven: Optional["Client"] = None
+
+ExcInfo = Tuple[Any, Any, Any]
+
+
+def get_excepthook_client() -> Optional["Client"]:
+    """The client whose ``sys.excepthook`` is installed, if any."""
+    return getattr(sys.excepthook, "raven_client", None)
+
+
+class ModuleProxyCache(dict):  # type: ignore[type-arg]
+    """Dotted path -> imported object, importing on first lookup."""
+
+    def __missing__(self, key: str) -> Any:
+        module, class_name = key.rsplit(".", 1)
+        handler = getattr(__import__(module, {}, {}, [class_name]), class_name)
+        self[key] = handler
+        return handler
+
+
+class ClientState:
+    """Back-off after failed sends, with raven 6.10's API (``should_try``/``set_fail``/…)."""
+
+    ONLINE = 1
+    ERROR = 0
+
+    def __init__(self) -> None:
+        self.status = self.ONLINE
+        self.last_check: Optional[float] = None
+        self.retry_number = 0
+        self.retry_after: float = 0
+
+    def should_try(self) -> bool:
+        if self.status == self.ONLINE:
+            return True
+        interval = self.retry_after or min(self.retry_number, 6) ** 2
+        return time.time() - (self.last_check or 0) > interval
+
+    def set_fail(self, retry_after: float = 0) -> None:
+        self.status = self.ERROR
+        self.retry_number += 1
+        self.last_check = time.time()
+        self.retry_after = retry_after
+
+    def set_success(self) -> None:
+        self.status = self.ONLINE
+        self.last_check = None
+        self.retry_number = 0
+        self.retry_after = 0
+
+    def did_fail(self) -> bool:
+        return self.status == self.ERROR
+
+
+class _LocalState:
+    """Per thread/task values of a client (``last_event_id``)."""
+
+    __slots__ = ("_last_event_id",)
+
+    def __init__(self) -> None:
+        self._last_event_id: ContextVar[Optional[str]] = ContextVar(
+            "raven_last_event_id_%x" % id(self), default=None
+        )
+
+    @property
+    def last_event_id(self) -> Optional[str]:
+        return self._last_event_id.get()
+
+    @last_event_id.setter
+    def last_event_id(self, value: Optional[str]) -> None:
+        self._last_event_id.set(value)
+
+
+def _new_event_id() -> str:
+    """A random (version 4) UUID as 32 hex digits, without importing ``uuid``."""
+    n = int.from_bytes(os.urandom(16), "big")
+    n = (n & ~(0xF000 << 64)) | (0x4000 << 64)
+    n = (n & ~(0xC000 << 48)) | (0x8000 << 48)
+    return "%032x" % n
+
+
+def _utcnow() -> datetime:
+    return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+def _is_exception_spec(value: Any) -> bool:
+    if isinstance(value, tuple):
+        return all(isinstance(v, type) and issubclass(v, BaseException) for v in value)
+    return isinstance(value, type) and issubclass(value, BaseException)
+
+
+class Client:
+    """Captures exceptions and messages and sends them to Sentry.
+
+    Args:
+        dsn: where to send events; ``SENTRY_DSN`` from the environment when not given. Without
+            one the client is disabled and capture calls return None.
+        raise_send_errors: let send errors reach the caller (off: they are logged and counted).
+        transport: a transport class, or an instance, instead of the DSN scheme's.
+        install_sys_hook: capture uncaught exceptions (``sys.excepthook`` and
+            ``threading.excepthook``).
+        install_logging_hook: record a breadcrumb for each log record.
+        hook_libraries: library hooks for breadcrumbs (None: all; ``[]``: none).
+        enable_breadcrumbs: attach breadcrumbs to events.
+        **options: see ``docs/options.md`` (``release``, ``environment``, ``tags``,
+            ``sample_rate``, ``ignore_exceptions``, ``include_paths``, ``processors``, …).
+    """
+
+    logger = logging.getLogger("raven")
+    protocol_version = "6"
+
+    _registry = default_transports
+
+    def __init__(
+        self,
+        dsn: Optional[str] = None,
+        raise_send_errors: bool = False,
+        transport: Any = None,
+        install_sys_hook: bool = True,
+        install_logging_hook: bool = True,
+        hook_libraries: Optional[Sequence[str]] = None,
+        enable_breadcrumbs: bool = True,
+        _random_seed: Optional[int] = None,
+        **options: Any,
+    ) -> None:
+        global Raven
+        cls = self.__class__
+        self._local_state = _LocalState()
+        self.raise_send_errors = raise_send_errors
+        self.state = ClientState()
+        self.stats = ClientStats()
+        self.logger = logging.getLogger("%s.%s" % (cls.__module__, cls.__name__))
+        self.error_logger = logging.getLogger("sentry.errors")
+        self.uncaught_logger = logging.getLogger("sentry.errors.uncaught")
+
+        o = ClientOptions.parse(options)
+        self.options = o
+        self._transport_cache: Dict[Any, RemoteConfig] = {}
+        self._client_timeout = options.get("timeout")
+        self.set_dsn(dsn, transport)
+
+        self.include_paths = set(o.include_paths)
+        self.exclude_paths = set(o.exclude_paths)
+        self.name = o.name
+        self.auto_log_stacks = o.auto_log_stacks
+        self.capture_locals = o.capture_locals
+        self.string_max_length = o.string_max_length
+        self.list_max_length = o.list_max_length
+        self.site = o.site
+        self.include_versions = o.include_versions
+        self.processors = o.processors
+        self.sanitize_keys = o.sanitize_keys
+        self.extra = o.context
+        self.tags = o.tags
+        self.environment = o.environment
+        self.release = o.release
+        self.repos = self._format_repos(o.repos)
+        self.sample_rate = o.sample_rate
+        self.ignore_exceptions = set(o.ignore_exceptions)
+        self.transaction = TransactionStack()
+        self.module_cache = ModuleProxyCache()
+        self._random = Random(_random_seed)
+        self._walker = client_walker(self.string_max_length, self.list_max_length)
+        self._processor_instances: Optional[List[Any]] = None
+        self._module_versions: Optional[Dict[str, str]] = None
+        self._ignore_names, self._ignore_prefixes, self._ignore_classes = self._split_ignores()
+
+        if not self.is_enabled():
+            self.logger.info(
+                "Raven is not configured (logging is disabled). Please see the"
+                " documentation for more information."
+            )
+        if Raven is None:
+            Raven = self
+
+        self.main_thread_id = threading.get_ident()
+        self.enable_breadcrumbs = enable_breadcrumbs
+
+        from raven.context import Context
+
+        self._context = Context(self)
+
+        if install_sys_hook:
+            self.install_sys_hook()
+        if install_logging_hook:
+            self.install_logging_hook()
+        self.hook_libraries(hook_libraries)
+
+    # -- configuration ------------------------------------------------------------------------
+
+    def _format_repos(self, value: Optional[Dict[str, Any]]) -> Dict[str, Any]:
+        result = {}
+        for path, config in (value or {}).items():
+            if path[0] != "/":
+                # a module name: use the directory it is loaded from
+                path = os.path.abspath(__import__(path).__file__)
+            result[path] = config
+        return result
+
+    def set_dsn(self, dsn: Optional[str] = None, transport: Any = None) -> None:
+        """Point the client at ``dsn`` (or ``SENTRY_DSN``), with an optional transport."""
+        if not dsn and os.environ.get("SENTRY_DSN"):
+            self.logger.debug("Configuring Raven from environment variable 'SENTRY_DSN'")
+            dsn = os.environ["SENTRY_DSN"]
+        key = (dsn, id(transport) if transport is not None else None)
+        if key not in self._transport_cache:
+            if not dsn:
+                result = RemoteConfig(transport=transport)
+            else:
+                result = RemoteConfig.from_string(
+                    dsn, transport=transport, transport_registry=self._registry
+                )
+                if (
+                    self._client_timeout is not None
+                    and "timeout" not in result.options
+                    and transport_accepts(result._transport_cls, "timeout")
+                ):
+                    # 6.10 accepted Client(timeout=...) and ignored it; the transport gets it
+                    result.options["timeout"] = self._client_timeout
+            self._transport_cache[key] = result
+        self.remote = self._transport_cache[key]
+        self.logger.debug("Configuring Raven for host: %s", self.remote)
+
+    def install_sys_hook(self) -> None:
+        """Capture uncaught exceptions of the main thread and of other threads (level fatal)."""
+        global __excepthook__, __threading_excepthook__
+        if __excepthook__ is None:
+            __excepthook__ = sys.excepthook
+
+        def handle_exception(*exc_info: Any) -> None:
+            self.captureException(exc_info=exc_info, level="fatal")
+            __excepthook__(*exc_info)  # type: ignore[misc]
+
+        handle_exception.raven_client = self  # type: ignore[attr-defined]
+        sys.excepthook = handle_exception
+
+        if __threading_excepthook__ is None:
+            __threading_excepthook__ = threading.excepthook
+
+        def handle_thread_exception(args: Any) -> None:
+            if args.exc_type is not SystemExit:
+                self.captureException(
+                    exc_info=(args.exc_type, args.exc_value, args.exc_traceback), level="fatal"
+                )
+            __threading_excepthook__(args)  # type: ignore[misc]
+
+        handle_thread_exception.raven_client = self  # type: ignore[attr-defined]
+        threading.excepthook = handle_thread_exception
+
+    def install_logging_hook(self) -> None:
+        from raven.breadcrumbs import install_logging_hook
+
+        install_logging_hook()
+
+    def hook_libraries(self, libraries: Optional[Sequence[str]]) -> None:
+        from raven.breadcrumbs import hook_libraries
+
+        hook_libraries(libraries)
+
+    @classmethod
+    def register_scheme(cls, scheme: str, transport_class: Any) -> None:
+        cls._registry.register_scheme(scheme, transport_class)
+
+    def _split_ignores(self) -> Tuple[set, Tuple[str, ...], Tuple[type, ...]]:
+        names, prefixes, classes = set(), [], []
+        for item in self.ignore_exceptions:
+            if isinstance(item, type):
+                classes.append(item)
+            elif isinstance(item, str):
+                if item.endswith("*"):
+                    prefixes.append(item[:-1])
+                else:
+                    names.add(item)
+        return names, tuple(prefixes), tuple(classes)
+
+    # -- processors and events ---------------------------------------------------------------
+
+    def get_processors(self) -> Iterator[Any]:
+        """A new instance of each configured processor (6.10's API)."""
+        for processor in self.processors:
+            if isinstance(processor, str):
+                yield self.module_cache[processor](self)
+            elif isinstance(processor, type):
+                yield processor(self)
+            else:
+                yield processor
+
+    def _processors(self) -> List[Any]:
+        if self._processor_instances is None:
+            self._processor_instances = list(self.get_processors())
+        return self._processor_instances
+
+    def get_module_versions(self) -> Dict[str, str]:
+        """Versions of the ``include_paths`` packages (and their parents), plus ``python``."""
+        if not self.include_versions:
+            return {}
+        if self._module_versions is None:
+            from raven.utils import get_versions
+
+            modules = get_versions(self.include_paths)
+            modules["python"] = "{0}.{1}.{2}".format(*sys.version_info[:3])
+            self._module_versions = modules
+        return dict(self._module_versions)
+
+    def get_ident(self, result: Any) -> Any:
+        warnings.warn(
+            "Client.get_ident is deprecated. The event ID is now returned as the result of capture.",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return result
+
+    def get_handler(self, name: str) -> Any:
+        return self.module_cache[name](self)
+
+    def get_public_dsn(self, scheme: Optional[str] = None) -> Optional[str]:
+        """The DSN without secret and scheme (``//key@host/1``), for browser SDKs."""
+        if self.is_enabled():
+            url = self.remote.get_public_dsn()
+            if scheme:
+                return "%s:%s" % (scheme, url)
+            return url
+        return None
+
+    def _get_exception_key(self, exc_info: ExcInfo) -> Tuple[Any, ...]:
+        code_id = last_id = 0
+        try:
+            code_id = id(exc_info[2] and exc_info[2].tb_frame.f_code)
+            last_id = (exc_info[2] and exc_info[2].tb_lasti) or 0
+        except (AttributeError, IndexError):
+            pass
+        return (exc_info[0], id(exc_info[1]), code_id, id(exc_info[2]), last_id)
+
+    def skip_error_for_logging(self, exc_info: ExcInfo) -> bool:
+        return self._get_exception_key(exc_info) in self.context.exceptions_to_skip
+
+    def record_exception_seen(self, exc_info: ExcInfo) -> None:
+        self.context.exceptions_to_skip.add(self._get_exception_key(exc_info))
+
+    def should_capture(self, exc_info: ExcInfo) -> bool:
+        """False when ``ignore_exceptions`` matches (name, dotted name, ``prefix*`` or class)."""
+        exc_type = exc_info[0]
+        if exc_type is None:
+            return True
+        exc_name = getattr(exc_type, "__name__", "")
+        full = "%s.%s" % (getattr(exc_type, "__module__", ""), exc_name)
+        if exc_type in self.ignore_exceptions:
+            return False
+        if exc_name in self._ignore_names or full in self._ignore_names:
+            return False
+        if self._ignore_classes and isinstance(exc_type, type) and issubclass(exc_type, self._ignore_classes):
+            return False
+        return not (self._ignore_prefixes and full.startswith(self._ignore_prefixes))
+
+    def transform(self, data: Any) -> Any:
+        """Serialize a value with this client's length limits (raven's repr-quoted form)."""
+        return self._walker(data)
+
+    def _iter_frames(self, data: Dict[str, Any]) -> Iterator[Dict[str, Any]]:
+        stacktrace = data.get("stacktrace")
+        if isinstance(stacktrace, dict):
+            yield from stacktrace.get("frames") or ()
+        exception = data.get("exception")
+        if isinstance(exception, dict):
+            for value in exception.get("values") or ():
+                if isinstance(value, dict) and isinstance(value.get("stacktrace"), dict):
+                    yield from value["stacktrace"].get("frames") or ()
+
+    def _mark_in_app(self, data: Dict[str, Any]) -> None:
+        include = tuple(self.include_paths)
+        exclude = tuple(self.exclude_paths)
+        for frame in self._iter_frames(data):
+            if not isinstance(frame, dict) or frame.get("in_app") is not None:
+                continue
+            path = frame.get("module")
+            if not path:
+                continue
+            if path.startswith("raven."):
+                frame["in_app"] = False
+            else:
+                frame["in_app"] = path.startswith(include) and not (exclude and path.startswith(exclude))
+
+    def build_msg(
+        self,
+        event_type: str,
+        data: Optional[Dict[str, Any]] = None,
+        date: Optional[datetime] = None,
+        time_spent: Optional[int] = None,
+        extra: Optional[Dict[str, Any]] = None,
+        stack: Any = None,
+        public_key: Optional[str] = None,
+        tags: Optional[Dict[str, Any]] = None,
+        fingerprint: Optional[List[str]] = None,
+        **kwargs: Any,
+    ) -> Dict[str, Any]:
+        """Build the event dict (raven 6.10's shape); processors have run on the result."""
+        event_id = _new_event_id()
+        context = self.context
+        data = merge_dicts(context.data, data)
+        data["tags"] = dict(data.get("tags") or {})
+        data["extra"] = dict(data.get("extra") or {})
+
+        if "." not in event_type:
+            event_type = "raven.events.%s" % event_type
+        handler = self.get_handler(event_type)
+        result = handler.capture(**kwargs)
+
+        # an explicit culprit in data wins over what the event type found
+        culprit = result.pop("culprit", None)
+        if data.get("culprit"):
+            culprit = data["culprit"]
+        for k, v in result.items():
+            if k not in data:
+                data[k] = v
+
+        # auto_log_stacks applies to events that are not exceptions
+        if stack is None and "exception" not in data:
+            stack = self.auto_log_stacks
+        if stack and "stacktrace" not in data:
+            frames = iter_stack_frames() if stack is True else stack
+            data["stacktrace"] = get_stack_info(
+                frames, transformer=self.transform, capture_locals=self.capture_locals
+            )
+            if stack is True:
+                self._drop_own_frames(data["stacktrace"])
+
+        if self.include_paths:
+            self._mark_in_app(data)
+
+        transaction = None
+        if not culprit:
+            transaction = self.transaction.peek()
+
+        if not data.get("level"):
+            data["level"] = kwargs.get("level") or logging.ERROR
+        if not data.get("server_name"):
+            data["server_name"] = self.name
+        if not data.get("modules"):
+            data["modules"] = self.get_module_versions()
+        if self.release is not None:
+            data["release"] = self.release
+        if self.environment is not None:
+            data["environment"] = self.environment
+
+        data["tags"] = merge_dicts(self.tags, data["tags"], tags)
+        data["extra"] = merge_dicts(self.extra, data["extra"], extra)
+
+        site = data.pop("site", None) or self.site
+        if site:
+            data["tags"].setdefault("site", site)
+
+        if transaction:
+            data["transaction"] = transaction
+        elif culprit:
+            data["culprit"] = culprit
+        if fingerprint:
+            data["fingerprint"] = fingerprint
+
+        for processor in self._processors():
+            data = self._run_processor(processor, data)
+            if data is None:
+                return None  # type: ignore[return-value]
+
+        if "message" not in data:
+            data["message"] = kwargs.get("message", handler.to_string(data))
+
+        data["tags"] = {to_unicode(k): to_unicode(v) for k, v in data["tags"].items()}
+        walk = self._walker
+        data["extra"] = {k: walk(v) for k, v in data["extra"].items()}
+
+        data.setdefault("project", self.remote.project)
+        data.setdefault("timestamp", date or _utcnow())
+        data.setdefault("time_spent", time_spent)
+        data.setdefault("event_id", event_id)
+        data.setdefault("platform", PLATFORM_NAME)
+        data.setdefault("sdk", SDK_VALUE)
+        data.setdefault("repos", self.repos)
+
+        if self.enable_breadcrumbs:
+            crumbs = context.breadcrumbs.get_buffer()
+            if crumbs:
+                data.setdefault("breadcrumbs", {"values": crumbs})
+                for processor in self._processors():
+                    if hasattr(processor, "filter_breadcrumbs") and "breadcrumbs" in data:
+                        data["breadcrumbs"]["values"] = processor.filter_breadcrumbs(
+                            data["breadcrumbs"]["values"]
+                        )
+        return data
+
+    @staticmethod
+    def _drop_own_frames(stacktrace: Dict[str, Any]) -> None:
+        """Remove raven's own innermost frames from a ``stack=True`` stack."""
+        frames = stacktrace.get("frames") or []
+        while frames and str(frames[-1].get("module") or "").startswith("raven."):
+            frames.pop()
+
+    def _run_processor(self, processor: Any, data: Dict[str, Any]) -> Optional[Dict[str, Any]]:
+        process = getattr(processor, "process", None)
+        if process is not None:
+            out = process(data)
+            if out is None:
+                return data
+            data.update(out)
+            return data
+        # a plain callable: (event, hint) -> event or None (None drops the event)
+        out = processor(data, {})
+        if out is None:
+            self.stats.drop("event_processor")
+        return out  # type: ignore[no-any-return]
+
+    # -- context ------------------------------------------------------------------------------
+
+    @property
+    def context(self) -> Any:
+        """The current thread's/task's :class:`raven.context.Context`."""
+        return self._context
+
+    def user_context(self, data: Dict[str, Any]) -> None:
+        """Set the user for future events of this thread/task."""
+        self.context.merge({"user": data})
+
+    def http_context(self, data: Dict[str, Any], **kwargs: Any) -> None:
+        """Set the request for future events of this thread/task."""
+        self.context.merge({"request": data})
+
+    def extra_context(self, data: Dict[str, Any], **kwargs: Any) -> None:
+        """Add extra data to future events of this thread/task."""
+        self.context.merge({"extra": data})
+
+    def tags_context(self, data: Dict[str, Any], **kwargs: Any) -> None:
+        """Add tags to future events of this thread/task."""
+        self.context.merge({"tags": data})
+
+    # -- capture ------------------------------------------------------------------------------
+
+    def capture(
+        self,
+        event_type: str,
+        data: Optional[Dict[str, Any]] = None,
+        date: Optional[datetime] = None,
+        time_spent: Optional[int] = None,
+        extra: Optional[Dict[str, Any]] = None,
+        stack: Any = None,
+        tags: Optional[Dict[str, Any]] = None,
+        sample_rate: Optional[float] = None,
+        **kwargs: Any,
+    ) -> Optional[str]:
+        """Build an event of ``event_type`` and send it; returns its id.
+
+        Returns None when the client is disabled, the exception is filtered or was already
+        captured in this context, sampling dropped the event, or building it failed (logged
+        on ``sentry.errors`` and counted in :attr:`stats`).
+        """
+        if not self.is_enabled():
+            return None
+        try:
+            exc_info = kwargs.get("exc_info")
+            if exc_info is not None and exc_info is not True:
+                if self.skip_error_for_logging(exc_info):
+                    return None
+                if not self.should_capture(exc_info):
+                    self.logger.info("Not capturing exception due to filters: %s", exc_info[0])
+                    self.stats.drop("ignored")
+                    return None
+                self.record_exception_seen(exc_info)
+
+            if sample_rate is None:
+                sample_rate = self.sample_rate
+            if sample_rate < 1 and self._random.random() >= sample_rate:
+                self.stats.drop("sample_rate")
+                return None
+
+            data = self.build_msg(
+                event_type, data, date, time_spent, extra, stack, tags=tags, **kwargs
+            )
+            if data is None:
+                return None
+            event_id: str = data["event_id"]
+        except Exception:
+            if self.raise_send_errors:
+                raise
+            self.stats.drop("internal_error")
+            self.error_logger.error("Failed to build the event; it was not sent", exc_info=True)
+            return None
+
+        self.send(**data)
+        self._local_state.last_event_id = event_id
+        return event_id
+
+    def captureMessage(self, message: Any, **kwargs: Any) -> Optional[str]:  # noqa: N802
+        """Capture a message: ``captureMessage('hello %s', params=('world',), level='info')``."""
+        return self.capture("raven.events.Message", message=message, **kwargs)
+
+    def captureException(self, exc_info: Any = None, **kwargs: Any) -> Optional[str]:  # noqa: N802
+        """Capture an exception (by default the one being handled)."""
+        if exc_info is None or exc_info is True:
+            exc_info = sys.exc_info()
+        if isinstance(exc_info, BaseException):
+            exc_info = (type(exc_info), exc_info, exc_info.__traceback__)
+        return self.capture("raven.events.Exception", exc_info=exc_info, **kwargs)
+
+    def captureQuery(self, query: Any, params: Any = (), engine: Any = None, **kwargs: Any) -> Optional[str]:  # noqa: N802
+        """Capture an SQL query (``params`` is accepted but not sent, as in 6.10)."""
+        return self.capture("raven.events.Query", query=query, engine=engine, **kwargs)
+
+    def captureBreadcrumb(self, *args: Any, **kwargs: Any) -> None:  # noqa: N802
+        """Record a breadcrumb in this client's context only.
+
+        Positional arguments follow the buffer's order (timestamp, level, message, category,
+        data, type, processor) as in 6.10; when the first one is text it is taken as the
+        message, the order the API documentation showed.
+        """
+        try:
+            if args and isinstance(args[0], str):
+                names = ("message", "timestamp", "level", "category", "data", "type", "processor")
+                kwargs.update(zip(names, args))
+                args = ()
+            self.context.breadcrumbs.record(*args, **kwargs)
+        except ValueError:
+            raise
+        except Exception:
+            if self.raise_send_errors:
+                raise
+            self.error_logger.error("Failed to record a breadcrumb", exc_info=True)
+
+    capture_breadcrumb = captureBreadcrumb
+
+    def captureExceptions(self, *args: Any, **kwargs: Any) -> Any:  # noqa: N802
+        """Deprecated spelling of :meth:`capture_exceptions` (broken in 6.10, working here)."""
+        warnings.warn(
+            "captureExceptions is deprecated; use capture_exceptions", DeprecationWarning, stacklevel=2
+        )
+        return self.capture_exceptions(*args, **kwargs)
+
+    def capture_exceptions(self, function_or_exceptions: Any = None, **kwargs: Any) -> Any:
+        """Capture (and re-raise) exceptions, as a decorator or a context manager.
+
+        ``@client.capture_exceptions``, ``@client.capture_exceptions((IOError,))`` and
+        ``with client.capture_exceptions(): ...`` all work; any callable can be decorated
+        (6.10 took only plain functions). Keyword arguments go to :meth:`captureException`.
+        """
+        function = None
+        exceptions: Any = (Exception,)
+        if function_or_exceptions is not None:
+            if _is_exception_spec(function_or_exceptions):
+                exceptions = function_or_exceptions
+            elif callable(function_or_exceptions):
+                function = function_or_exceptions
+            else:
+                exceptions = function_or_exceptions
+
+        client = self
+
+        @contextmanager
+        def make_decorator(exceptions: Any) -> Iterator[None]:
+            try:
+                yield
+            except exceptions:
+                client.captureException(**kwargs)
+                raise
+
+        decorator = make_decorator(exceptions)
+        if function is not None:
+            return decorator(function)
+        return decorator
+
+    # -- sending ------------------------------------------------------------------------------
+
+    def is_enabled(self) -> bool:
+        """Whether the client has a usable DSN."""
+        return self.remote.is_active()
+
+    def _successful_send(self) -> None:
+        self.state.set_success()
+        self.stats.delivered += 1
+
+    def _failed_send(self, exc: BaseException, url: str, data: Dict[str, Any]) -> None:
+        retry_after: float = 0
+        if isinstance(exc, APIError):
+            if isinstance(exc, RateLimited):
+                retry_after = exc.retry_after
+                self.stats.drop("ratelimit_backoff")
+            else:
+                self.stats.drop("send_error")
+            self.error_logger.error(
+                "Sentry responded with an API error: %s(%s)", type(exc).__name__, exc.message
+            )
+        else:
+            self.stats.drop("network_error")
+            self.error_logger.error(
+                "Sentry responded with an error: %s (url: %s)", exc, url, exc_info=exc
+            )
+        self._log_failed_submission(data)
+        self.state.set_fail(retry_after=retry_after)
+
+    def _log_failed_submission(self, data: Dict[str, Any]) -> None:
+        """Log a summary of an event that could not be sent (message and innermost frames)."""
+        message = data.pop("message", "<no message value>")
+        output = [message]
+        exception = data.get("exception")
+        if isinstance(exception, dict) and exception.get("values"):
+            frames = (exception["values"][-1].get("stacktrace") or {}).get("frames") or []
+            for frame in frames:
+                output.append(
+                    '  File "%(fn)s", line %(lineno)s, in %(func)s'
+                    % {
+                        "fn": frame.get("filename", "unknown_filename"),
+                        "lineno": frame.get("lineno", -1),
+                        "func": frame.get("function", "unknown_function"),
+                    }
+                )
+        self.uncaught_logger.error(output)
+
+    def send_remote(self, url: str, data: bytes, headers: Optional[Dict[str, str]] = None) -> None:
+        """Hand an encoded event to the transport (raven 6.10's seam, patched by tests)."""
+        if headers is None:
+            headers = {}
+        if not self.raise_send_errors and not self.state.should_try():
+            decoded = self.decode(data)
+            self.stats.drop("backoff")
+            self._log_failed_submission(decoded)
+            return
+
+        self.logger.debug("Sending message of length %d to %s", len(data), url)
+
+        def failed_send(e: BaseException) -> None:
+            self._failed_send(e, url, self.decode(data))
+
+        try:
+            transport = self.remote.get_transport()
+            if transport.is_async:
+                transport.async_send(url, data, headers, self._successful_send, failed_send)
+            else:
+                transport.send(url, data, headers)
+                self._successful_send()
+        except Exception as e:
+            if self.raise_send_errors:
+                raise
+            failed_send(e)
+
+    def get_auth_header(self) -> str:
+        return get_auth_header(
+            protocol=self.protocol_version,
+            timestamp=time.time(),
+            client="raven-python/%s" % raven.VERSION,
+            api_key=self.remote.public_key,  # type: ignore[arg-type]
+            api_secret=self.remote.secret_key,
+        )
+
+    def send_encoded(self, message: bytes, auth_header: Optional[str] = None, **kwargs: Any) -> None:
+        """Send an already encoded event body to the store endpoint."""
+        client_string = "raven-python/%s" % (raven.VERSION,)
+        if not auth_header:
+            auth_header = self.get_auth_header()
+        headers = {
+            "User-Agent": client_string,
+            "X-Sentry-Auth": auth_header,
+            "Content-Encoding": self.get_content_encoding(),
+            "Content-Type": "application/octet-stream",
+        }
+        self.send_remote(url=self.remote.store_endpoint, data=message, headers=headers)  # type: ignore[arg-type]
+
+    def send(self, auth_header: Optional[str] = None, **data: Any) -> None:
+        """Encode an event dict and send it."""
+        try:
+            message = self.encode(data)
+        except Exception:
+            if self.raise_send_errors:
+                raise
+            self.stats.drop("internal_error")
+            self.error_logger.error("Failed to encode the event; it was not sent", exc_info=True)
+            return
+        self.send_encoded(message, auth_header=auth_header)
+
+    def get_content_encoding(self) -> str:
+        from raven.protocol import CONTENT_ENCODING
+
+        return CONTENT_ENCODING
+
+    def encode(self, data: Dict[str, Any]) -> bytes:
+        """The request body: gzip-compressed UTF-8 JSON (6.10 used zlib with ``deflate``)."""
+        from raven.protocol import encode
+
+        return encode(data)
+
+    def decode(self, data: bytes) -> Any:
+        """Inverse of :meth:`encode` (reads 6.10's zlib bodies too)."""
+        from raven.protocol import decode
+
+        return decode(data)
+
+    # -- information --------------------------------------------------------------------------
+
+    @property
+    def last_event_id(self) -> Optional[str]:
+        """The id of the last event captured in this thread/task."""
+        return self._local_state.last_event_id
+
+    @last_event_id.setter
+    def last_event_id(self, value: Optional[str]) -> None:
+        self._local_state.last_event_id = value
+
+
+class DummyClient(Client):
+    """A client that builds events and sends nothing."""
+
+    def send(self, **kwargs: Any) -> None:
+        return None
+

@@ -1,0 +1,295 @@
+"""Event processors: scrub or trim an event before it leaves the process.
+
+raven 6.10's ``Processor(client).process(data)`` classes keep working (and the dotted-path
+``processors`` option). The built-in scrubbers now reach every part of an event: 6.10 skipped
+the locals of ``stack=True`` messages, the user, breadcrumbs and message text.
+"""
+
+from __future__ import annotations
+
+import re
+import warnings
+from typing import TYPE_CHECKING, Any, Dict, Iterable, Optional
+
+from raven.utils import varmap
+
+if TYPE_CHECKING:  # pragma: no cover
+    from raven.base import Client
+
+__all__ = [
+    "Processor",
+    "RemovePostDataProcessor",
+    "RemoveStackLocalsProcessor",
+    "SanitizeKeysProcessor",
+    "SanitizePasswordsProcessor",
+]
+
+
+class Processor:
+    """Base class: override the ``filter_*`` hooks (or ``get_data``) of the parts you change."""
+
+    def __init__(self, client: Client) -> None:
+        self.client = client
+
+    def get_data(self, data: Dict[str, Any], **kwargs: Any) -> Optional[Dict[str, Any]]:
+        return None
+
+    def process(self, data: Dict[str, Any], **kwargs: Any) -> Dict[str, Any]:
+        resp = self.get_data(data, **kwargs)
+        if resp:
+            data = resp
+        exception = data.get("exception")
+        if isinstance(exception, dict):
+            for value in exception.get("values") or ():
+                if isinstance(value, dict) and isinstance(value.get("stacktrace"), dict):
+                    self.filter_stacktrace(value["stacktrace"])
+        if isinstance(data.get("stacktrace"), dict):
+            self.filter_stacktrace(data["stacktrace"])
+        if isinstance(data.get("request"), dict):
+            self.filter_http(data["request"])
+        if "extra" in data:
+            data["extra"] = self.filter_extra(data["extra"])
+        if isinstance(data.get("user"), dict):
+            data["user"] = self.filter_user(data["user"])
+        crumbs = data.get("breadcrumbs")
+        if isinstance(crumbs, dict) and isinstance(crumbs.get("values"), list):
+            crumbs["values"] = self.filter_breadcrumbs(crumbs["values"])
+        return data
+
+    def filter_stacktrace(self, data: Dict[str, Any]) -> None:
+        """Edit a ``{'frames': [...]}`` stacktrace in place."""
+
+    def filter_http(self, data: Dict[str, Any]) -> None:
+        """Edit the request interface in place."""
+
+    def filter_extra(self, data: Any) -> Any:
+        """Return the new ``extra``."""
+        return data
+
+    def filter_user(self, data: Dict[str, Any]) -> Dict[str, Any]:
+        """Return the new ``user``.
+
+        .. versionadded:: 7.0
+        """
+        return data
+
+    def filter_breadcrumbs(self, crumbs: Any) -> Any:
+        """Return the new list of breadcrumbs.
+
+        .. versionadded:: 7.0
+        """
+        return crumbs
+
+
+class RemovePostDataProcessor(Processor):
+    """Removes HTTP post data."""
+
+    def filter_http(self, data: Dict[str, Any], **kwargs: Any) -> None:
+        data.pop("data", None)
+
+
+class RemoveStackLocalsProcessor(Processor):
+    """Removes local variables from every stack trace."""
+
+    def filter_stacktrace(self, data: Dict[str, Any], **kwargs: Any) -> None:
+        for frame in data.get("frames") or ():
+            if isinstance(frame, dict):
+                frame.pop("vars", None)
+
+
+#: 13–16 digits, optionally separated by spaces or dashes (raven 6.10's card pattern)
+_CARD_RE = re.compile(r"^(?:\d[ -]*?){13,16}$")
+_BEARER_RE = re.compile(r"(?i)\b(bearer|token)(\s+)[A-Za-z0-9\-._~+/]{8,}=*")
+_PEM_RE = re.compile(
+    r"-----BEGIN ([A-Z ]*)PRIVATE KEY-----.*?(?:-----END [A-Z ]*PRIVATE KEY-----|$)", re.S
+)
+
+
+def _luhn_ok(digits: str) -> bool:
+    total = 0
+    for i, ch in enumerate(reversed(digits)):
+        d = ord(ch) - 48
+        if i % 2:
+            d *= 2
+            if d > 9:
+                d -= 9
+        total += d
+    return total % 10 == 0
+
+
+class SanitizeKeysProcessor(Processor):
+    """Masks values whose key contains one of the client's ``sanitize_keys`` (case-insensitive)."""
+
+    MASK = "*" * 8
+
+    def __init__(self, client: Client) -> None:
+        super().__init__(client)
+        self._key_cache: Dict[Any, bool] = {}
+
+    @property
+    def sanitize_keys(self) -> Iterable[str]:
+        keys = getattr(self.client, "sanitize_keys", None)
+        if keys is None:
+            raise ValueError(
+                "The sanitize_keys setting must be present to use SanitizeKeysProcessor"
+            )
+        return keys  # type: ignore[no-any-return]
+
+    def _key_matches(self, item: Any) -> bool:
+        hit = self._key_cache.get(item)
+        if hit is None:
+            if isinstance(item, bytes):
+                text = item.decode("utf-8", "replace")
+            else:
+                text = str(item)
+            text = text.lower()
+            hit = any(key in text for key in self.sanitize_keys)
+            if len(self._key_cache) > 10000:
+                self._key_cache.clear()
+            self._key_cache[item] = hit
+        return hit
+
+    def sanitize(self, item: Any, value: Any) -> Any:
+        if value is None:
+            return None
+        if not item:  # the key can be None (the top of a structure)
+            return value
+        try:
+            if self._key_matches(item):
+                return self.MASK
+        except TypeError:  # an unhashable key
+            pass
+        return value
+
+    def filter_stacktrace(self, data: Dict[str, Any]) -> None:
+        for frame in data.get("frames") or ():
+            if isinstance(frame, dict) and "vars" in frame:
+                frame["vars"] = varmap(self.sanitize, frame["vars"])
+
+    def filter_http(self, data: Dict[str, Any]) -> None:
+        for n in ("data", "cookies", "headers", "env", "query_string"):
+            if n not in data:
+                continue
+            value = data[n]
+            if isinstance(value, bytes):
+                value = value.decode("utf-8", "replace")
+            if isinstance(value, str) and "=" in value:
+                # a query string, form body or cookie header
+                data[n] = self._sanitize_keyvals(value, ";" if n == "cookies" else "&")
+            else:
+                value = varmap(self.sanitize, value)
+                if n == "headers" and isinstance(value, dict):
+                    for name in list(value):
+                        if isinstance(name, str) and name.lower() == "cookie" and isinstance(value[name], str):
+                            value[name] = self._sanitize_keyvals(value[name], ";")
+                data[n] = value
+
+    def filter_extra(self, data: Any) -> Any:
+        return varmap(self.sanitize, data)
+
+    def filter_user(self, data: Dict[str, Any]) -> Dict[str, Any]:
+        return varmap(self.sanitize, data)  # type: ignore[no-any-return]
+
+    def filter_breadcrumbs(self, crumbs: Any) -> Any:
+        for crumb in crumbs:
+            if isinstance(crumb, dict) and crumb.get("data") is not None:
+                crumb["data"] = varmap(self.sanitize, crumb["data"])
+        return crumbs
+
+    def _sanitize_keyvals(self, keyvals: str, delimiter: str) -> str:
+        out = []
+        for keyval in keyvals.split(delimiter):
+            key, sep, val = keyval.partition("=")
+            if sep:
+                # strip the spaces of "a=1; b=2" for the key test only
+                masked = self.sanitize(key.strip(), val)
+                out.append(key + sep + (masked if isinstance(masked, str) else val))
+            else:
+                out.append(keyval)
+        return delimiter.join(out)
+
+
+class SanitizePasswordsProcessor(SanitizeKeysProcessor):
+    """The default processor: masks secrets by key name and by what the value looks like.
+
+    Keys: those in :attr:`KEYS` (substring match). Values: card numbers (13–16 digits that
+    pass the Luhn check, also inside 6.10's repr quotes), bearer/token credentials in text, and
+    PEM private keys. Message text and breadcrumbs are scrubbed by value too.
+    """
+
+    KEYS = frozenset(
+        [
+            "password",
+            "secret",
+            "passwd",
+            "authorization",
+            "api_key",
+            "apikey",
+            "sentry_dsn",
+            "access_token",
+            # beyond 6.10: the usual carriers of credentials
+            "cookie",
+            "token",
+            "csrf",
+            "xsrf",
+            "sessionid",
+            "session_id",
+            "private_key",
+            "privatekey",
+            "credential",
+        ]
+    )
+    VALUES_RE = _CARD_RE
+
+    @property
+    def sanitize_keys(self) -> Iterable[str]:
+        return self.KEYS
+
+    @property
+    def FIELDS(self) -> Iterable[str]:  # noqa: N802
+        warnings.warn(
+            "`SanitizePasswordsProcessor.FIELDS` has been deprecated. Use "
+            "`SanitizePasswordsProcessor.KEYS` or `SanitizePasswordsProcessor.sanitize_keys` "
+            "instead",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return self.KEYS
+
+    def sanitize(self, item: Any, value: Any) -> Any:
+        value = super().sanitize(item, value)
+        if type(value) is str and value:
+            return self.scrub_text(value)
+        return value
+
+    def scrub_text(self, value: str) -> str:
+        """Mask card numbers, bearer tokens and private keys found in a text value."""
+        inner = value[1:-1] if len(value) > 1 and value[0] == value[-1] and value[0] in "'\"" else value
+        if 13 <= len(inner) <= 40 and "0" <= inner[0] <= "9" and self.VALUES_RE.match(inner):
+            digits = inner.replace(" ", "").replace("-", "")
+            if _luhn_ok(digits):
+                return self.MASK
+        if "earer" in value or "EARER" in value or "oken" in value or "OKEN" in value:
+            value = _BEARER_RE.sub(lambda m: m.group(1) + m.group(2) + self.MASK, value)
+        if "PRIVATE KEY-----" in value:
+            value = _PEM_RE.sub(self.MASK, value)
+        return value
+
+    def process(self, data: Dict[str, Any], **kwargs: Any) -> Dict[str, Any]:
+        data = super().process(data, **kwargs)
+        message = data.get("message")
+        if type(message) is str and message:
+            data["message"] = self.scrub_text(message)
+        logentry = data.get("sentry.interfaces.Message")
+        if isinstance(logentry, dict):
+            for key in ("message", "formatted"):
+                if type(logentry.get(key)) is str:
+                    logentry[key] = self.scrub_text(logentry[key])
+        return data
+
+    def filter_breadcrumbs(self, crumbs: Any) -> Any:
+        crumbs = super().filter_breadcrumbs(crumbs)
+        for crumb in crumbs:
+            if isinstance(crumb, dict) and type(crumb.get("message")) is str:
+                crumb["message"] = self.scrub_text(crumb["message"])
+        return crumbs
