@@ -41,7 +41,7 @@ def spawn(code):
 
 
 def main():
-    args = parse_args(__doc__.splitlines()[0], iterations=15, repeat=1)
+    args = parse_args(__doc__.splitlines()[0], iterations=20, repeat=1)
     code = SNIPPETS[args.client]
     spawn("pass")
     spawn(code)

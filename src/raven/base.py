@@ -372,13 +372,19 @@ class Client:
         return None
 
     def _get_exception_key(self, exc_info: ExcInfo) -> Tuple[Any, ...]:
+        """Identity of a raised exception, for "already captured" checks.
+
+        6.10 keyed on ``id(exception)``; ids are reused once an exception is freed, so later,
+        different exceptions were silently skipped. The key holds the exception itself
+        (exceptions hash by identity), and the context keeps only the most recent keys.
+        """
         code_id = last_id = 0
         try:
             code_id = id(exc_info[2] and exc_info[2].tb_frame.f_code)
             last_id = (exc_info[2] and exc_info[2].tb_lasti) or 0
         except (AttributeError, IndexError):
             pass
-        return (exc_info[0], id(exc_info[1]), code_id, id(exc_info[2]), last_id)
+        return (exc_info[0], exc_info[1], code_id, id(exc_info[2]), last_id)
 
     def skip_error_for_logging(self, exc_info: ExcInfo) -> bool:
         return self._get_exception_key(exc_info) in self.context.exceptions_to_skip

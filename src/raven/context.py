@@ -12,6 +12,7 @@ from __future__ import annotations
 import sys
 import threading
 import weakref
+from collections import deque
 from collections.abc import Iterable, Mapping
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any, Dict, Iterator, List, Optional, Tuple
@@ -44,6 +45,32 @@ def _owner() -> Any:
     return _get_ident()
 
 
+class SeenExceptions(set):  # type: ignore[type-arg]
+    """A set that keeps only its ``limit`` most recently added keys.
+
+    The keys hold exception objects (so their ids cannot be reused while remembered); the
+    bound keeps a long-lived thread from holding every traceback it ever captured.
+    """
+
+    limit = 32
+
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*args)
+        self._order: deque = deque(self)
+
+    def add(self, key: Any) -> None:
+        if key in self:
+            return
+        super().add(key)
+        self._order.append(key)
+        while len(self._order) > self.limit:
+            self.discard(self._order.popleft())
+
+    def clear(self) -> None:
+        super().clear()
+        self._order.clear()
+
+
 class _State:
     """One thread's or task's view: event data, exceptions already seen, breadcrumbs."""
 
@@ -52,7 +79,7 @@ class _State:
     def __init__(self, owner: Any, enabled: bool) -> None:
         self.owner = owner
         self.data: Dict[str, Any] = {}
-        self.exceptions_to_skip: set = set()
+        self.exceptions_to_skip: set = SeenExceptions()
         self.breadcrumbs = make_buffer(enabled)
 
     def fork(self, owner: Any) -> _State:
@@ -63,7 +90,7 @@ class _State:
             k: (dict(v) if k in ("tags", "extra") and isinstance(v, dict) else v)
             for k, v in self.data.items()
         }
-        new.exceptions_to_skip = set(self.exceptions_to_skip)
+        new.exceptions_to_skip = SeenExceptions(self.exceptions_to_skip)
         new.breadcrumbs = self.breadcrumbs.copy()
         return new
 

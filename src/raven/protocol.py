@@ -53,8 +53,24 @@ def to_wire(data: Dict[str, Any]) -> Dict[str, Any]:
     """The event as it goes on the wire: raven-only interfaces mapped to ones servers keep.
 
     ``sentry.interfaces.Query`` (6.10's ``captureQuery``) is unknown to Relay, which drops it
-    as an invalid attribute; it travels as a ``query`` context instead.
+    as an invalid attribute; it travels as a ``query`` context instead. An exception without
+    a traceback (e.g. a member of an exception group that was never raised) has no frames;
+    Relay rejects an empty frame list, so its stacktrace is left out.
     """
+    exception = data.get("exception")
+    if isinstance(exception, dict) and isinstance(exception.get("values"), list):
+        values = exception["values"]
+        if any(_empty_stacktrace(v) for v in values):
+            data = dict(data)
+            data["exception"] = dict(
+                exception,
+                values=[
+                    {k: v for k, v in value.items() if k != "stacktrace"}
+                    if _empty_stacktrace(value)
+                    else value
+                    for value in values
+                ],
+            )
     query = data.get("sentry.interfaces.Query")
     if query is not None:
         data = dict(data)
@@ -63,6 +79,13 @@ def to_wire(data: Dict[str, Any]) -> Dict[str, Any]:
         contexts["query"] = dict(query, type="query") if isinstance(query, dict) else {"query": query}
         data["contexts"] = contexts
     return data
+
+
+def _empty_stacktrace(value: Any) -> bool:
+    if not isinstance(value, dict):
+        return False
+    stacktrace = value.get("stacktrace")
+    return isinstance(stacktrace, dict) and not stacktrace.get("frames")
 
 
 def encode(data: Dict[str, Any], level: int = COMPRESS_LEVEL) -> bytes:
