@@ -20,8 +20,11 @@ import warnings
 from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import datetime, timezone
-from random import Random
-from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # typing costs ~8 ms at start-up; only type checkers need it
+    from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
+
+    ExcInfo = Tuple[Any, Any, Any]
 
 import raven
 from raven._core.options import ClientOptions
@@ -29,6 +32,7 @@ from raven._core.stats import ClientStats
 from raven.conf import defaults
 from raven.conf.remote import RemoteConfig, transport_accepts
 from raven.exceptions import APIError, RateLimited
+from raven.processors import prescrubbed_stacktraces
 from raven.utils import get_auth_header, merge_dicts
 from raven.utils.encoding import to_unicode
 from raven.utils.imports import import_string
@@ -49,7 +53,6 @@ SDK_VALUE = {"name": "raven-python", "version": raven.VERSION}
 #: the first client created in the process (6.10 kept it for integrations to find)
 Raven: Optional["Client"] = None
 
-ExcInfo = Tuple[Any, Any, Any]
 
 
 def get_excepthook_client() -> Optional["Client"]:
@@ -208,9 +211,14 @@ class Client:
         self.ignore_exceptions = set(o.ignore_exceptions)
         self.transaction = TransactionStack()
         self.module_cache = ModuleProxyCache()
-        self._random = Random(_random_seed)
+        self._handlers: Dict[str, Any] = {}
+        self._random_seed = _random_seed
+        self._random_instance: Any = None
         self._walker = client_walker(self.string_max_length, self.list_max_length)
         self._processor_instances: Optional[List[Any]] = None
+        self._locals_walker = self._walker
+        #: serializes a frame local (and scrubs it, when the default processor allows)
+        self._locals_transform = self._walker.top
         self._module_versions: Optional[Dict[str, str]] = None
         self._ignore_names, self._ignore_prefixes, self._ignore_classes = self._split_ignores()
 
@@ -234,6 +242,19 @@ class Client:
         if install_logging_hook:
             self.install_logging_hook()
         self.hook_libraries(hook_libraries)
+
+    @property
+    def _random(self) -> Any:
+        """The sampling RNG (created on first use: ``random`` costs start-up time)."""
+        if self._random_instance is None:
+            from random import Random
+
+            self._random_instance = Random(self._random_seed)
+        return self._random_instance
+
+    @_random.setter
+    def _random(self, value: Any) -> None:
+        self._random_instance = value
 
     # -- configuration ------------------------------------------------------------------------
 
@@ -336,8 +357,23 @@ class Client:
 
     def _processors(self) -> List[Any]:
         if self._processor_instances is None:
-            self._processor_instances = list(self.get_processors())
+            instances = list(self.get_processors())
+            # when the first processor is a built-in scrubber, frame locals are scrubbed while
+            # they are serialized (one pass instead of two); it then only checks var names
+            first = instances[0] if instances else None
+            scrub = getattr(first, "locals_scrubber", lambda: None)()
+            if scrub is not None:
+                from raven._core.walk import Walker
+                from raven.utils.serializer.manager import manager
+
+                self._locals_walker = Walker(
+                    self._walker.string_max_length, self._walker.list_max_length, 6, manager.extra, scrub
+                )
+                self._locals_transform = self._locals_walker.top
+            self._processor_instances = instances
         return self._processor_instances
+
+
 
     def get_module_versions(self) -> Dict[str, str]:
         """Versions of the ``include_paths`` packages (and their parents), plus ``python``."""
@@ -360,7 +396,11 @@ class Client:
         return result
 
     def get_handler(self, name: str) -> Any:
-        return self.module_cache[name](self)
+        """The event type instance for a dotted class path (built once per client)."""
+        handler = self._handlers.get(name)
+        if handler is None:
+            handler = self._handlers[name] = self.module_cache[name](self)
+        return handler
 
     def get_public_dsn(self, scheme: Optional[str] = None) -> Optional[str]:
         """The DSN without secret and scheme (``//key@host/1``), for browser SDKs."""
@@ -409,7 +449,7 @@ class Client:
 
     def transform(self, data: Any) -> Any:
         """Serialize a value with this client's length limits (raven's repr-quoted form)."""
-        return self._walker(data)
+        return self._walker.top(data)
 
     def _iter_frames(self, data: Dict[str, Any]) -> Iterator[Dict[str, Any]]:
         stacktrace = data.get("stacktrace")
@@ -450,6 +490,7 @@ class Client:
     ) -> Dict[str, Any]:
         """Build the event dict (raven 6.10's shape); processors have run on the result."""
         event_id = _new_event_id()
+        processors = self._processors()
         context = self.context
         data = merge_dicts(context.data, data)
         data["tags"] = dict(data.get("tags") or {})
@@ -467,6 +508,10 @@ class Client:
         for k, v in result.items():
             if k not in data:
                 data[k] = v
+        prescrubbed = []
+        if self._locals_walker is not self._walker and data.get("exception") is result.get("exception"):
+            for value in (result.get("exception") or {}).get("values") or ():
+                prescrubbed.append(id(value.get("stacktrace")))
 
         # auto_log_stacks applies to events that are not exceptions
         if stack is None and "exception" not in data:
@@ -474,8 +519,10 @@ class Client:
         if stack and "stacktrace" not in data:
             frames = iter_stack_frames() if stack is True else stack
             data["stacktrace"] = get_stack_info(
-                frames, transformer=self.transform, capture_locals=self.capture_locals
+                frames, transformer=self._locals_transform, capture_locals=self.capture_locals
             )
+            if self._locals_walker is not self._walker:
+                prescrubbed.append(id(data["stacktrace"]))
             if stack is True:
                 self._drop_own_frames(data["stacktrace"])
 
@@ -511,15 +558,23 @@ class Client:
         if fingerprint:
             data["fingerprint"] = fingerprint
 
-        for processor in self._processors():
-            data = self._run_processor(processor, data)
-            if data is None:
-                return None  # type: ignore[return-value]
+        token = prescrubbed_stacktraces.set(frozenset(prescrubbed)) if prescrubbed else None
+        try:
+            for processor in processors:
+                data = self._run_processor(processor, data)
+                if data is None:
+                    return None  # type: ignore[return-value]
+        finally:
+            if token is not None:
+                prescrubbed_stacktraces.reset(token)
 
         if "message" not in data:
             data["message"] = kwargs.get("message", handler.to_string(data))
 
-        data["tags"] = {to_unicode(k): to_unicode(v) for k, v in data["tags"].items()}
+        data["tags"] = {
+            (k if type(k) is str else to_unicode(k)): (v if type(v) is str else to_unicode(v))
+            for k, v in data["tags"].items()
+        }
         walk = self._walker
         data["extra"] = {k: walk(v) for k, v in data["extra"].items()}
 
@@ -535,7 +590,7 @@ class Client:
             crumbs = context.breadcrumbs.get_buffer()
             if crumbs:
                 data.setdefault("breadcrumbs", {"values": crumbs})
-                for processor in self._processors():
+                for processor in processors:
                     if hasattr(processor, "filter_breadcrumbs") and "breadcrumbs" in data:
                         data["breadcrumbs"]["values"] = processor.filter_breadcrumbs(
                             data["breadcrumbs"]["values"]
@@ -804,15 +859,19 @@ class Client:
 
     def send_encoded(self, message: bytes, auth_header: Optional[str] = None, **kwargs: Any) -> None:
         """Send an already encoded event body to the store endpoint."""
+        from raven.protocol import content_encoding
+
         client_string = "raven-python/%s" % (raven.VERSION,)
         if not auth_header:
             auth_header = self.get_auth_header()
         headers = {
             "User-Agent": client_string,
             "X-Sentry-Auth": auth_header,
-            "Content-Encoding": self.get_content_encoding(),
             "Content-Type": "application/octet-stream",
         }
+        encoding = content_encoding(message)
+        if encoding:
+            headers["Content-Encoding"] = encoding
         self.send_remote(url=self.remote.store_endpoint, data=message, headers=headers)  # type: ignore[arg-type]
 
     def send(self, auth_header: Optional[str] = None, **data: Any) -> None:
@@ -833,7 +892,7 @@ class Client:
         return CONTENT_ENCODING
 
     def encode(self, data: Dict[str, Any]) -> bytes:
-        """The request body: gzip-compressed UTF-8 JSON (6.10 used zlib with ``deflate``)."""
+        """The request body: UTF-8 JSON, gzip-compressed from 2 KiB (6.10: zlib, ``deflate``)."""
         from raven.protocol import encode
 
         return encode(data)

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import inspect
 import warnings
-from typing import Any, Dict, Optional
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # typing costs ~8 ms at start-up; only type checkers need it
+    from typing import Any, Dict, Optional
 from urllib.parse import parse_qsl, urlsplit
 
 from raven.exceptions import InvalidDsn
@@ -28,6 +29,8 @@ def _mask(dsn: str) -> str:
 
 def _accepted_options(cls: Any) -> Optional[set]:
     """Keyword names a transport class accepts, or None when it takes anything."""
+    import inspect  # only needed when a DSN carries options
+
     accepted: set[str] = set()
     for klass in getattr(cls, "__mro__", ()):
         init = klass.__dict__.get("__init__")

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any, Dict, Optional
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # typing costs ~8 ms at start-up; only type checkers need it
+    from typing import Any, Dict, Optional
 
 from raven.conf import defaults
 from raven.exceptions import APIError, RateLimited

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import warnings
 from decimal import Decimal
-from typing import Any
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # typing costs ~8 ms at start-up; only type checkers need it
+    from typing import Any
 
 __all__ = ["force_text", "is_protected_type", "to_string", "to_unicode", "transform"]
 
