@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import os
 import os.path
+
+from raven._version import VERSION, __version__
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing costs ~8 ms at start-up; only type checkers need it
     from typing import Optional
-
-from raven._version import VERSION, __version__
 
 __all__ = (
     "VERSION",

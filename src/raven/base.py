@@ -19,27 +19,27 @@ import time
 import warnings
 from contextlib import contextmanager
 from contextvars import ContextVar
-from datetime import datetime, timezone
+from datetime import datetime, timedelta
+
+import raven
+from raven import protocol
+from raven._core.options import ClientOptions
+from raven._core.stats import ClientStats
+from raven.conf.remote import RemoteConfig, transport_accepts
+from raven.exceptions import APIError, RateLimited
+from raven.processors import prescrubbed_stacktraces
+from raven.transport.registry import default_transports
+from raven.utils import get_auth_header, merge_dicts
+from raven.utils.encoding import to_unicode
+from raven.utils.serializer.manager import client_walker
+from raven.utils.stacks import get_stack_info, iter_stack_frames
+from raven.utils.transaction import TransactionStack
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing costs ~8 ms at start-up; only type checkers need it
     from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
     ExcInfo = Tuple[Any, Any, Any]
-
-import raven
-from raven._core.options import ClientOptions
-from raven._core.stats import ClientStats
-from raven.conf import defaults
-from raven.conf.remote import RemoteConfig, transport_accepts
-from raven.exceptions import APIError, RateLimited
-from raven.processors import prescrubbed_stacktraces
-from raven.utils import get_auth_header, merge_dicts
-from raven.utils.encoding import to_unicode
-from raven.utils.imports import import_string
-from raven.utils.serializer.manager import client_walker
-from raven.utils.stacks import get_stack_info, iter_stack_frames
-from raven.utils.transaction import TransactionStack
-from raven.transport.registry import default_transports
 
 __all__ = ("Client",)
 
@@ -51,16 +51,15 @@ PLATFORM_NAME = "python"
 SDK_VALUE = {"name": "raven-python", "version": raven.VERSION}
 
 #: the first client created in the process (6.10 kept it for integrations to find)
-Raven: Optional["Client"] = None
+Raven: Optional[Client] = None
 
 
-
-def get_excepthook_client() -> Optional["Client"]:
+def get_excepthook_client() -> Optional[Client]:
     """The client whose ``sys.excepthook`` is installed, if any."""
     return getattr(sys.excepthook, "raven_client", None)
 
 
-class ModuleProxyCache(dict):  # type: ignore[type-arg]
+class ModuleProxyCache(dict):
     """Dotted path -> imported object, importing on first lookup."""
 
     def __missing__(self, key: str) -> Any:
@@ -123,16 +122,41 @@ class _LocalState:
         self._last_event_id.set(value)
 
 
-def _new_event_id() -> str:
-    """A random (version 4) UUID as 32 hex digits, without importing ``uuid``."""
-    n = int.from_bytes(os.urandom(16), "big")
-    n = (n & ~(0xF000 << 64)) | (0x4000 << 64)
-    n = (n & ~(0xC000 << 48)) | (0x8000 << 48)
-    return "%032x" % n
+class _EventIds:
+    """Random version-4 UUIDs as 32 hex digits, cheaply.
+
+    A per-process generator seeded from ``os.urandom`` (and re-seeded in a forked child, so
+    workers never repeat each other's ids) costs a fraction of a syscall per id.
+    """
+
+    _CLEAR = ~((0xF000 << 64) | (0xC000 << 48))
+    _SET = (0x4000 << 64) | (0x8000 << 48)
+
+    def __init__(self) -> None:
+        self.reseed()
+        if hasattr(os, "register_at_fork"):
+            os.register_at_fork(after_in_child=self.reseed)
+
+    def reseed(self) -> None:
+        self._bits = _SystemSeededBits(int.from_bytes(os.urandom(32), "big")).getrandbits
+
+    def __call__(self) -> str:
+        return "%032x" % ((self._bits(128) & self._CLEAR) | self._SET)
+
+
+def _SystemSeededBits(seed: int) -> Any:
+    from random import Random
+
+    return Random(seed)
+
+
+_new_event_id = _EventIds()
+_EPOCH = datetime(1970, 1, 1)
 
 
 def _utcnow() -> datetime:
-    return datetime.now(timezone.utc).replace(tzinfo=None)
+    """Naive UTC now (``datetime.utcnow()`` is deprecated from Python 3.12)."""
+    return _EPOCH + timedelta(seconds=time.time())
 
 
 def _is_exception_spec(value: Any) -> bool:
@@ -263,7 +287,8 @@ class Client:
         for path, config in (value or {}).items():
             if path[0] != "/":
                 # a module name: use the directory it is loaded from
-                path = os.path.abspath(__import__(path).__file__)
+                module: Any = __import__(path)
+                path = os.path.abspath(module.__file__)
             result[path] = config
         return result
 
@@ -299,7 +324,7 @@ class Client:
 
         def handle_exception(*exc_info: Any) -> None:
             self.captureException(exc_info=exc_info, level="fatal")
-            __excepthook__(*exc_info)  # type: ignore[misc]
+            __excepthook__(*exc_info)
 
         handle_exception.raven_client = self  # type: ignore[attr-defined]
         sys.excepthook = handle_exception
@@ -312,7 +337,7 @@ class Client:
                 self.captureException(
                     exc_info=(args.exc_type, args.exc_value, args.exc_traceback), level="fatal"
                 )
-            __threading_excepthook__(args)  # type: ignore[misc]
+            __threading_excepthook__(args)
 
         handle_thread_exception.raven_client = self  # type: ignore[attr-defined]
         threading.excepthook = handle_thread_exception
@@ -367,13 +392,15 @@ class Client:
                 from raven.utils.serializer.manager import manager
 
                 self._locals_walker = Walker(
-                    self._walker.string_max_length, self._walker.list_max_length, 6, manager.extra, scrub
+                    self._walker.string_max_length,
+                    self._walker.list_max_length,
+                    6,
+                    manager.extra,
+                    scrub,
                 )
                 self._locals_transform = self._locals_walker.top
             self._processor_instances = instances
         return self._processor_instances
-
-
 
     def get_module_versions(self) -> Dict[str, str]:
         """Versions of the ``include_paths`` packages (and their parents), plus ``python``."""
@@ -389,7 +416,8 @@ class Client:
 
     def get_ident(self, result: Any) -> Any:
         warnings.warn(
-            "Client.get_ident is deprecated. The event ID is now returned as the result of capture.",
+            "Client.get_ident is deprecated. The event ID is now returned as the result of"
+            " capture.",
             DeprecationWarning,
             stacklevel=2,
         )
@@ -443,7 +471,11 @@ class Client:
             return False
         if exc_name in self._ignore_names or full in self._ignore_names:
             return False
-        if self._ignore_classes and isinstance(exc_type, type) and issubclass(exc_type, self._ignore_classes):
+        if (
+            self._ignore_classes
+            and isinstance(exc_type, type)
+            and issubclass(exc_type, self._ignore_classes)
+        ):
             return False
         return not (self._ignore_prefixes and full.startswith(self._ignore_prefixes))
 
@@ -473,7 +505,9 @@ class Client:
             if path.startswith("raven."):
                 frame["in_app"] = False
             else:
-                frame["in_app"] = path.startswith(include) and not (exclude and path.startswith(exclude))
+                frame["in_app"] = path.startswith(include) and not (
+                    exclude and path.startswith(exclude)
+                )
 
     def build_msg(
         self,
@@ -492,7 +526,9 @@ class Client:
         event_id = _new_event_id()
         processors = self._processors()
         context = self.context
-        data = merge_dicts(context.data, data)
+        state_of = getattr(context, "_state", None)
+        state = state_of() if state_of is not None else context  # one lookup per event
+        data = merge_dicts(state.data, data)
         data["tags"] = dict(data.get("tags") or {})
         data["extra"] = dict(data.get("extra") or {})
 
@@ -509,7 +545,9 @@ class Client:
             if k not in data:
                 data[k] = v
         prescrubbed = []
-        if self._locals_walker is not self._walker and data.get("exception") is result.get("exception"):
+        if self._locals_walker is not self._walker and data.get("exception") is result.get(
+            "exception"
+        ):
             for value in (result.get("exception") or {}).get("values") or ():
                 prescrubbed.append(id(value.get("stacktrace")))
 
@@ -587,7 +625,7 @@ class Client:
         data.setdefault("repos", self.repos)
 
         if self.enable_breadcrumbs:
-            crumbs = context.breadcrumbs.get_buffer()
+            crumbs = state.breadcrumbs.get_buffer()
             if crumbs:
                 data.setdefault("breadcrumbs", {"values": crumbs})
                 for processor in processors:
@@ -616,7 +654,7 @@ class Client:
         out = processor(data, {})
         if out is None:
             self.stats.drop("event_processor")
-        return out  # type: ignore[no-any-return]
+        return out
 
     # -- context ------------------------------------------------------------------------------
 
@@ -697,11 +735,11 @@ class Client:
         self._local_state.last_event_id = event_id
         return event_id
 
-    def captureMessage(self, message: Any, **kwargs: Any) -> Optional[str]:  # noqa: N802
+    def captureMessage(self, message: Any, **kwargs: Any) -> Optional[str]:
         """Capture a message: ``captureMessage('hello %s', params=('world',), level='info')``."""
         return self.capture("raven.events.Message", message=message, **kwargs)
 
-    def captureException(self, exc_info: Any = None, **kwargs: Any) -> Optional[str]:  # noqa: N802
+    def captureException(self, exc_info: Any = None, **kwargs: Any) -> Optional[str]:
         """Capture an exception (by default the one being handled)."""
         if exc_info is None or exc_info is True:
             exc_info = sys.exc_info()
@@ -709,11 +747,13 @@ class Client:
             exc_info = (type(exc_info), exc_info, exc_info.__traceback__)
         return self.capture("raven.events.Exception", exc_info=exc_info, **kwargs)
 
-    def captureQuery(self, query: Any, params: Any = (), engine: Any = None, **kwargs: Any) -> Optional[str]:  # noqa: N802
+    def captureQuery(
+        self, query: Any, params: Any = (), engine: Any = None, **kwargs: Any
+    ) -> Optional[str]:
         """Capture an SQL query (``params`` is accepted but not sent, as in 6.10)."""
         return self.capture("raven.events.Query", query=query, engine=engine, **kwargs)
 
-    def captureBreadcrumb(self, *args: Any, **kwargs: Any) -> None:  # noqa: N802
+    def captureBreadcrumb(self, *args: Any, **kwargs: Any) -> None:
         """Record a breadcrumb in this client's context only.
 
         Positional arguments follow the buffer's order (timestamp, level, message, category,
@@ -735,10 +775,12 @@ class Client:
 
     capture_breadcrumb = captureBreadcrumb
 
-    def captureExceptions(self, *args: Any, **kwargs: Any) -> Any:  # noqa: N802
+    def captureExceptions(self, *args: Any, **kwargs: Any) -> Any:
         """Deprecated spelling of :meth:`capture_exceptions` (broken in 6.10, working here)."""
         warnings.warn(
-            "captureExceptions is deprecated; use capture_exceptions", DeprecationWarning, stacklevel=2
+            "captureExceptions is deprecated; use capture_exceptions",
+            DeprecationWarning,
+            stacklevel=2,
         )
         return self.capture_exceptions(*args, **kwargs)
 
@@ -857,10 +899,10 @@ class Client:
             api_secret=self.remote.secret_key,
         )
 
-    def send_encoded(self, message: bytes, auth_header: Optional[str] = None, **kwargs: Any) -> None:
+    def send_encoded(
+        self, message: bytes, auth_header: Optional[str] = None, **kwargs: Any
+    ) -> None:
         """Send an already encoded event body to the store endpoint."""
-        from raven.protocol import content_encoding
-
         client_string = "raven-python/%s" % (raven.VERSION,)
         if not auth_header:
             auth_header = self.get_auth_header()
@@ -869,7 +911,7 @@ class Client:
             "X-Sentry-Auth": auth_header,
             "Content-Type": "application/octet-stream",
         }
-        encoding = content_encoding(message)
+        encoding = protocol.content_encoding(message)
         if encoding:
             headers["Content-Encoding"] = encoding
         self.send_remote(url=self.remote.store_endpoint, data=message, headers=headers)  # type: ignore[arg-type]
@@ -887,21 +929,15 @@ class Client:
         self.send_encoded(message, auth_header=auth_header)
 
     def get_content_encoding(self) -> str:
-        from raven.protocol import CONTENT_ENCODING
-
-        return CONTENT_ENCODING
+        return protocol.CONTENT_ENCODING
 
     def encode(self, data: Dict[str, Any]) -> bytes:
         """The request body: UTF-8 JSON, gzip-compressed from 2 KiB (6.10: zlib, ``deflate``)."""
-        from raven.protocol import encode
-
-        return encode(data)
+        return protocol.encode(data)
 
     def decode(self, data: bytes) -> Any:
         """Inverse of :meth:`encode` (reads 6.10's zlib bodies too)."""
-        from raven.protocol import decode
-
-        return decode(data)
+        return protocol.decode(data)
 
     # -- information --------------------------------------------------------------------------
 
@@ -918,6 +954,5 @@ class Client:
 class DummyClient(Client):
     """A client that builds events and sends nothing."""
 
-    def send(self, **kwargs: Any) -> None:
+    def send(self, **kwargs: Any) -> None:  # type: ignore[override]  # 6.10's signature
         return None
-

@@ -16,14 +16,15 @@ from collections import deque
 from collections.abc import Mapping
 from contextvars import ContextVar
 from time import time
-TYPE_CHECKING = False
-if TYPE_CHECKING:  # typing costs ~8 ms at start-up; only type checkers need it
-    from typing import Any, Callable, Deque, Dict, Iterable, List, Optional
 
 from raven._core.importhooks import when_imported
 from raven._core.plain import plain
 from raven.utils import once
 from raven.utils.encoding import to_unicode
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # typing costs ~8 ms at start-up; only type checkers need it
+    from typing import Any, Callable, Deque, Dict, Iterable, List, Optional
 
 __all__ = [
     "BlackholeBreadcrumbBuffer",
@@ -75,9 +76,11 @@ def _format(result: Dict[str, Any], message_max_length: int) -> Dict[str, Any]:
     return result
 
 
-_STANDARD_RECORD_KEYS = frozenset(
-    logging.LogRecord("", 0, "", 0, "", (), None).__dict__
-) | {"message", "asctime", "taskName"}
+_STANDARD_RECORD_KEYS = frozenset(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {
+    "message",
+    "asctime",
+    "taskName",
+}
 
 
 def _crumb_from_log_record(rec: logging.LogRecord) -> Dict[str, Any]:
@@ -182,7 +185,9 @@ class BreadcrumbBuffer:
                     payload = _format(_crumb_from_log_record(entry), self.message_max_length)
                 except Exception:
                     payload = None
-            if payload is not None and (not rv or not event_payload_considered_equal(rv[-1], payload)):
+            if payload is not None and (
+                not rv or not event_payload_considered_equal(rv[-1], payload)
+            ):
                 rv.append(payload)
         return rv
 
@@ -265,8 +270,8 @@ def _record_special(lg: logging.Logger, rec: logging.LogRecord) -> None:
     for handler in special_logging_handlers:
         if handler(lg, rec.levelno, rec.msg, args, kwargs):
             return
-    handler = special_logger_handlers.get(rec.name)
-    if handler is not None and handler(lg, rec.levelno, rec.msg, args, kwargs):
+    logger_handler = special_logger_handlers.get(rec.name)
+    if logger_handler is not None and logger_handler(lg, rec.levelno, rec.msg, args, kwargs):
         return
     for ctx in _context._active_tuple():
         ctx.breadcrumbs._append_log(rec)
@@ -285,7 +290,7 @@ def _install_hook() -> None:
     active = _context._active_tuple
     suppressed = _suppressed.get
 
-    def callHandlers(self: logging.Logger, record: logging.LogRecord) -> None:  # noqa: N802
+    def callHandlers(self: logging.Logger, record: logging.LogRecord) -> None:
         try:
             rule = rules.get(record.name)
             if rule is None:
@@ -360,7 +365,7 @@ def libraryhook(name: str) -> Callable[[Callable[[], Any]], Callable[[], Any]]:
 
 
 def _patch_requests(module: Any) -> None:
-    Session = module.Session  # noqa: N806
+    Session = module.Session
     real_send = Session.send
     if getattr(real_send, "_raven_hook", False):
         return
@@ -398,14 +403,15 @@ def _hook_requests() -> None:
 
 
 def _patch_httplib(module: Any) -> None:
-    HTTPConnection = module.HTTPConnection  # noqa: N806
+    HTTPConnection = module.HTTPConnection
     real_putrequest = HTTPConnection.putrequest
     if getattr(real_putrequest, "_raven_hook", False):
         return
     real_getresponse = HTTPConnection.getresponse
 
     def putrequest(self: Any, method: str, url: str, *args: Any, **kwargs: Any) -> Any:
-        self._raven_status_dict = status = {}
+        status: Dict[str, Any] = {}
+        self._raven_status_dict = status
         host, port, default_port = self.host, self.port, self.default_port
 
         def processor(data: Dict[str, Any]) -> Dict[str, Any]:
@@ -449,8 +455,10 @@ def hook_libraries(libraries: Optional[Iterable[str]]) -> None:
     for lib in libraries:
         func = hooked_libraries.get(lib)
         if func is None:
-            raise RuntimeError("Unknown library %r for hooking (known: %s)" % (
-                lib, ", ".join(sorted(hooked_libraries))))
+            raise RuntimeError(
+                "Unknown library %r for hooking (known: %s)"
+                % (lib, ", ".join(sorted(hooked_libraries)))
+            )
         func()
 
 

@@ -15,23 +15,25 @@ import weakref
 from collections import deque
 from collections.abc import Iterable, Mapping
 from contextvars import ContextVar
+
+from raven.breadcrumbs import BreadcrumbBuffer, make_buffer
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing costs ~8 ms at start-up; only type checkers need it
     from typing import Any, Dict, Iterator, List, Optional, Tuple
 
-from raven.breadcrumbs import BreadcrumbBuffer, make_buffer
-
 if TYPE_CHECKING:  # pragma: no cover
     from raven.base import Client
+
 
 __all__ = ["Context", "get_active_contexts"]
 
 _get_ident = threading.get_ident
 
 #: explicit activation state of the current thread/task; unset means "every default context"
-_active: ContextVar[Tuple["Context", ...]] = ContextVar("raven_active_contexts")
+_active: ContextVar[Tuple[Context, ...]] = ContextVar("raven_active_contexts")
 #: contexts of live clients, active wherever nobody changed the activation explicitly
-_default_active: Tuple["Context", ...] = ()
+_default_active: Tuple[Context, ...] = ()
 _default_lock = threading.Lock()
 
 
@@ -47,7 +49,7 @@ def _owner() -> Any:
     return _get_ident()
 
 
-class SeenExceptions(set):  # type: ignore[type-arg]
+class SeenExceptions(set):
     """A set that keeps only its ``limit`` most recently added keys.
 
     The keys hold exception objects (so their ids cannot be reused while remembered); the
@@ -117,7 +119,7 @@ def _forget(ref: Any) -> None:
         pass
 
 
-class Context(Mapping, Iterable):  # type: ignore[type-arg]
+class Context(Mapping, Iterable):
     """The data merged into every event a client captures in the current thread or task.
 
     Mapping access reads the current data; ``merge`` updates it (``tags`` and ``extra`` key by
@@ -169,7 +171,7 @@ class Context(Mapping, Iterable):  # type: ignore[type-arg]
 
     @property
     def breadcrumbs(self) -> BreadcrumbBuffer:
-        return self._state().breadcrumbs  # type: ignore[no-any-return]
+        return self._state().breadcrumbs
 
     # -- mapping view ------------------------------------------------------------------------
 
@@ -234,7 +236,7 @@ class Context(Mapping, Iterable):  # type: ignore[type-arg]
     def set(self, data: Dict[str, Any]) -> None:
         self.data = data
 
-    def get(self, *args: Any) -> Any:  # type: ignore[override]
+    def get(self, *args: Any) -> Any:
         """``get()`` returns the whole data dict (6.10); ``get(key[, default])`` is Mapping's."""
         if not args:
             return self.data

@@ -8,17 +8,18 @@ from __future__ import annotations
 
 import logging
 import sys
-TYPE_CHECKING = False
-if TYPE_CHECKING:  # typing costs ~8 ms at start-up; only type checkers need it
-    from typing import Any, Dict, Iterator, List, Optional, Tuple
-
-    ExcInfo = Tuple[Any, Any, Any]
 
 from raven.utils.encoding import to_unicode
 from raven.utils.stacks import get_stack_info, iter_traceback_frames
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # typing costs ~8 ms at start-up; only type checkers need it
+    from typing import Any, Dict, Iterator, List, Optional, Tuple
+
 if TYPE_CHECKING:  # pragma: no cover
     from raven.base import Client
+
+    ExcInfo = Tuple[Any, Any, Any]
 
 __all__ = ("BaseEvent", "Exception", "Message", "Query")
 
@@ -178,8 +179,10 @@ def _has_group(exc: Any) -> bool:
         if _is_group(exc):
             return True
         seen.add(id(exc))
-        exc = exc.__cause__ if getattr(exc, "__suppress_context__", False) else getattr(
-            exc, "__context__", None
+        exc = (
+            exc.__cause__
+            if getattr(exc, "__suppress_context__", False)
+            else getattr(exc, "__context__", None)
         )
     return False
 
@@ -192,7 +195,7 @@ class Message(BaseEvent):
     def to_string(self, data: Dict[str, Any]) -> str:
         return str(data[self.name]["message"])
 
-    def capture(
+    def capture(  # type: ignore[override]  # 6.10's signature
         self, message: Any, params: Any = (), formatted: Optional[str] = None, **kwargs: Any
     ) -> Dict[str, Any]:
         message = to_unicode(message)
@@ -214,7 +217,9 @@ class Query(BaseEvent):
     def to_string(self, data: Dict[str, Any]) -> str:
         return str(data[self.name]["query"])
 
-    def capture(self, query: Any, engine: Any = None, **kwargs: Any) -> Dict[str, Any]:
+    def capture(  # type: ignore[override]  # 6.10's signature
+        self, query: Any, engine: Any = None, **kwargs: Any
+    ) -> Dict[str, Any]:
         return {
             self.name: {
                 "query": to_unicode(query),

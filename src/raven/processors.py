@@ -9,16 +9,17 @@ from __future__ import annotations
 
 import re
 import warnings
-TYPE_CHECKING = False
-if TYPE_CHECKING:  # typing costs ~8 ms at start-up; only type checkers need it
-    from typing import Any, Dict, Iterable, Optional
-
 from contextvars import ContextVar
 
 from raven.utils import varmap
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # typing costs ~8 ms at start-up; only type checkers need it
+    from typing import Any, Dict, Iterable, Optional
+
 if TYPE_CHECKING:  # pragma: no cover
     from raven.base import Client
+
 
 __all__ = [
     "Processor",
@@ -144,15 +145,12 @@ class SanitizeKeysProcessor(Processor):
             raise ValueError(
                 "The sanitize_keys setting must be present to use SanitizeKeysProcessor"
             )
-        return keys  # type: ignore[no-any-return]
+        return keys
 
     def _key_matches(self, item: Any) -> bool:
         hit = self._key_cache.get(item)
         if hit is None:
-            if isinstance(item, bytes):
-                text = item.decode("utf-8", "replace")
-            else:
-                text = str(item)
+            text = item.decode("utf-8", "replace") if isinstance(item, bytes) else str(item)
             text = text.lower()
             hit = any(key in text for key in self.sanitize_keys)
             if len(self._key_cache) > 10000:
@@ -209,8 +207,11 @@ class SanitizeKeysProcessor(Processor):
         cached = self.__dict__.get("_fast")
         if cached is not None:
             return cached or None
-        if type(self).sanitize not in (SanitizeKeysProcessor.sanitize, SanitizePasswordsProcessor.sanitize):
-            self._fast = False
+        if type(self).sanitize not in (
+            SanitizeKeysProcessor.sanitize,
+            SanitizePasswordsProcessor.sanitize,
+        ):
+            self._fast: Any = False
             return None
         key_matches = self._key_matches
         mask = self.MASK
@@ -221,7 +222,7 @@ class SanitizeKeysProcessor(Processor):
             if t is str:
                 return scrub_text(value) if scrub_text is not None and len(value) >= 13 else value
             if t is dict and depth < 50:
-                out = {}
+                out: Dict[Any, Any] = {}
                 for k, v in value.items():
                     if v is None:
                         out[k] = None
@@ -251,7 +252,11 @@ class SanitizeKeysProcessor(Processor):
                 value = varmap(self.sanitize, value)
                 if n == "headers" and isinstance(value, dict):
                     for name in list(value):
-                        if isinstance(name, str) and name.lower() == "cookie" and isinstance(value[name], str):
+                        if (
+                            isinstance(name, str)
+                            and name.lower() == "cookie"
+                            and isinstance(value[name], str)
+                        ):
                             value[name] = self._sanitize_keyvals(value[name], ";")
                 data[n] = value
 
@@ -265,7 +270,7 @@ class SanitizeKeysProcessor(Processor):
         return self._scrub_tree(data)
 
     def filter_user(self, data: Dict[str, Any]) -> Dict[str, Any]:
-        return self._scrub_tree(data)  # type: ignore[no-any-return]
+        return self._scrub_tree(data)
 
     def filter_breadcrumbs(self, crumbs: Any) -> Any:
         for crumb in crumbs:
@@ -323,7 +328,7 @@ class SanitizePasswordsProcessor(SanitizeKeysProcessor):
         return self.KEYS
 
     @property
-    def FIELDS(self) -> Iterable[str]:  # noqa: N802
+    def FIELDS(self) -> Iterable[str]:
         warnings.warn(
             "`SanitizePasswordsProcessor.FIELDS` has been deprecated. Use "
             "`SanitizePasswordsProcessor.KEYS` or `SanitizePasswordsProcessor.sanitize_keys` "
@@ -343,7 +348,9 @@ class SanitizePasswordsProcessor(SanitizeKeysProcessor):
         """Mask card numbers, bearer tokens and private keys found in a text value."""
         if len(value) < 13:  # shorter than any of the patterns
             return value
-        inner = value[1:-1] if len(value) > 1 and value[0] == value[-1] and value[0] in "'\"" else value
+        inner = (
+            value[1:-1] if len(value) > 1 and value[0] == value[-1] and value[0] in "'\"" else value
+        )
         if 13 <= len(inner) <= 40 and "0" <= inner[0] <= "9" and self.VALUES_RE.match(inner):
             digits = inner.replace(" ", "").replace("-", "")
             if _luhn_ok(digits):

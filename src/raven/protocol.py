@@ -9,17 +9,18 @@ from __future__ import annotations
 
 import json
 import zlib
+
+from raven.utils.json import _default, _json_safe
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing costs ~8 ms at start-up; only type checkers need it
     from typing import Any, Dict, Optional
 
-from raven.utils.json import _default, _json_safe
-
 __all__ = [
     "CONTENT_ENCODING",
+    "CONTENT_TYPE",
     "auth_header",
     "content_encoding",
-    "CONTENT_TYPE",
     "decode",
     "dumps",
     "encode",
@@ -28,7 +29,8 @@ __all__ = [
 
 CONTENT_ENCODING = "gzip"
 CONTENT_TYPE = "application/json"
-#: gzip level: 1 costs half the CPU of zlib's default (6) for bodies ~7 % larger (event JSON is repetitive)
+#: gzip level: 1 costs half the CPU of zlib's default (6) for bodies ~7 % larger
+#: (event JSON is repetitive)
 COMPRESS_LEVEL = 1
 #: bodies smaller than this go uncompressed: setting up a gzip stream costs more CPU (10-30 µs)
 #: than the few hundred bytes it would save
@@ -37,7 +39,11 @@ COMPRESS_MIN_SIZE = 2048
 #: no circular check: serialized events are trees; a cycle in raw ``data`` ends in
 #: RecursionError, and :func:`dumps` then encodes a cycle-free copy
 _encoder = json.JSONEncoder(
-    default=_default, separators=(",", ":"), ensure_ascii=False, allow_nan=False, check_circular=False
+    default=_default,
+    separators=(",", ":"),
+    ensure_ascii=False,
+    allow_nan=False,
+    check_circular=False,
 )
 
 
@@ -85,7 +91,9 @@ def to_wire(data: Dict[str, Any]) -> Dict[str, Any]:
         data = dict(data)
         del data["sentry.interfaces.Query"]
         contexts = dict(data.get("contexts") or {})
-        contexts["query"] = dict(query, type="query") if isinstance(query, dict) else {"query": query}
+        contexts["query"] = (
+            dict(query, type="query") if isinstance(query, dict) else {"query": query}
+        )
         data["contexts"] = contexts
     return data
 

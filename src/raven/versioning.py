@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import os
+
+from raven.exceptions import InvalidGitRepository
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing costs ~8 ms at start-up; only type checkers need it
     from typing import Optional, Union
-
-from raven.exceptions import InvalidGitRepository
 
 __all__ = ("fetch_git_sha", "fetch_package_version")
 

@@ -20,12 +20,16 @@ MANIFEST: dict[str, list[str]] = json.loads(
 
 # raven 6.10 module paths this package provides. Add a module here when it lands.
 DELIVERED = [
+    "raven",
+    "raven.base",
     "raven.breadcrumbs",
     "raven.conf",
     "raven.conf.defaults",
+    "raven.conf.remote",
     "raven.context",
     "raven.events",
     "raven.exceptions",
+    "raven.processors",
     "raven.transport.base",
     "raven.transport.exceptions",
     "raven.transport.http",
@@ -35,11 +39,13 @@ DELIVERED = [
     "raven.utils.compat",
     "raven.utils.conf",
     "raven.utils.encoding",
+    "raven.utils.http",
     "raven.utils.imports",
     "raven.utils.json",
     "raven.utils.serializer",
     "raven.utils.serializer.base",
     "raven.utils.serializer.manager",
+    "raven.utils.ssl_match_hostname",
     "raven.utils.stacks",
     "raven.utils.testutils",
     "raven.utils.transaction",
@@ -49,14 +55,38 @@ DELIVERED = [
 ]
 
 # Public modules that raven 6.10 did not have (private ``_``-prefixed ones need no entry).
-NEW_MODULES: set[str] = set()
+NEW_MODULES: set[str] = {"raven.protocol"}
+
+# Names of delivered modules that arrive with a later piece of work: the transports of the
+# event-loop libraries and requests (delivery and integration issues). They must still be
+# missing: once one exists, delete it here so the check above covers it.
+PENDING: dict[str, set[str]] = {
+    "raven.transport.registry": {
+        "EventletHTTPTransport",
+        "GeventedHTTPTransport",
+        "RequestsHTTPTransport",
+        "ThreadedRequestsHTTPTransport",
+        "TornadoHTTPTransport",
+        "TwistedHTTPTransport",
+    },
+}
 
 
 @pytest.mark.parametrize("module_name", DELIVERED)
 def test_module_has_every_raven_610_public_name(module_name: str) -> None:
     module = importlib.import_module(module_name)
-    missing = [name for name in MANIFEST[module_name] if not hasattr(module, name)]
+    pending = PENDING.get(module_name, set())
+    missing = [
+        name for name in MANIFEST[module_name] if name not in pending and not hasattr(module, name)
+    ]
     assert not missing, f"{module_name} lacks raven 6.10 names: {', '.join(missing)}"
+
+
+@pytest.mark.parametrize("module_name", sorted(PENDING))
+def test_pending_names_are_really_still_missing(module_name: str) -> None:
+    module = importlib.import_module(module_name)
+    arrived = sorted(name for name in PENDING[module_name] if hasattr(module, name))
+    assert not arrived, f"remove from PENDING, they exist now: {', '.join(arrived)}"
 
 
 def test_every_delivered_module_is_a_raven_610_module_or_declared_new() -> None:

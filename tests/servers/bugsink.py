@@ -153,6 +153,9 @@ def _base_python() -> str:
 
 
 def _find_uv() -> Optional[str]:
+    explicit = os.environ.get("UV")  # set by `uv run`, and by scripts/test
+    if explicit and os.access(explicit, os.X_OK):
+        return explicit
     beside = Path(sys.executable).parent / "uv"  # installed into the running venv, not on PATH
     if beside.is_file() and os.access(beside, os.X_OK):
         return str(beside)
@@ -292,7 +295,7 @@ def _copy_sqlite(source: Path, target: Path) -> None:
     """Copy a SQLite database consistently (WAL included), replacing ``target``."""
     partial = target.with_name(target.name + ".partial")
     partial.unlink(missing_ok=True)
-    src = sqlite3.connect("file:%s?mode=ro" % source, uri=True)
+    src = sqlite3.connect(source.as_uri() + "?mode=ro", uri=True)
     try:
         dst = sqlite3.connect(str(partial))
         try:
@@ -346,8 +349,8 @@ class Bugsink:
         workers: gunicorn sync workers.
         validate: Bugsink's ``VALIDATE_ON_DIGEST``: ``"none"``, ``"warn"`` (logs schema problems to
             ``server.log``) or ``"strict"`` (drops invalid events, still answering 200).
-        die_with_parent: stop the server when the process that started it dies (Linux). Turn off
-            to leave the server running after this process exits.
+        detach: leave the server running when this process exits. By default it is stopped at
+            exit, and on Linux also when this process dies without running its exit handlers.
     """
 
     def __init__(
@@ -361,7 +364,7 @@ class Bugsink:
         validate: str = "none",
         ready_timeout: float = 60.0,
         keep_state: bool = False,
-        die_with_parent: bool = True,
+        detach: bool = False,
     ) -> None:
         if not _SLUG.match(project):
             raise ValueError("project slug must match %s, got %r" % (_SLUG.pattern, project))
@@ -374,7 +377,7 @@ class Bugsink:
         self.validate = validate
         self.ready_timeout = ready_timeout
         self.keep_state = keep_state
-        self.die_with_parent = die_with_parent
+        self.detach = detach
         self._own_state_dir = state_dir is None
         self.state_dir: Optional[Path] = Path(state_dir).absolute() if state_dir else None
         self.port: Optional[int] = None
@@ -503,12 +506,12 @@ class Bugsink:
 
     def events(self, project: Optional[str] = None) -> List[Dict[str, Any]]:
         """The events stored for ``project`` (default: the main one), oldest first, as sent."""
-        return [json.loads(row["data"]) for row in self._event_rows(project)]
+        return [self._parse(row) for row in self._event_rows(project)]
 
     def event(self, event_id: str, project: Optional[str] = None) -> Optional[Dict[str, Any]]:
         """The stored event with this id (as returned by ``client.capture*``), or None."""
         rows = self._event_rows(project, event_id=event_id)
-        return json.loads(rows[0]["data"]) if rows else None
+        return self._parse(rows[0]) if rows else None
 
     def wait_for_event(self, event_id: str, timeout: float = 10.0,
                        project: Optional[str] = None) -> Dict[str, Any]:
@@ -538,6 +541,40 @@ class Bugsink:
                     "Bugsink stored %d of %d events within %.0f s. Tail of %s:\n%s"
                     % (len(events), count, timeout, self.log_path, self.log_tail()))
             time.sleep(0.05)
+
+    def summaries(self, project: Optional[str] = None) -> List[Dict[str, Any]]:
+        """What Bugsink derived from each stored event, oldest first, with the event itself.
+
+        Keys: ``event_id``, ``title`` (as the UI shows it), ``type``, ``value``, ``culprit``
+        (Bugsink's "transaction" column), ``last_frame`` (``module.function``), ``level``,
+        ``release``, ``environment``, ``issue`` (the issue's number) and ``data`` (the event).
+        """
+        rows = self._query(
+            "SELECT e.event_id, e.data, e.storage_backend, e.calculated_type,"
+            " e.calculated_value, e.\"transaction\", e.last_frame_module, e.last_frame_function,"
+            " e.level, e.release, e.environment, i.digest_order AS issue"
+            " FROM events_event e JOIN projects_project p ON p.id = e.project_id"
+            " JOIN issues_issue i ON i.id = e.issue_id"
+            " WHERE p.slug = ? ORDER BY e.rowid",
+            (project or self.project_slug,))
+        return [
+            {
+                "event_id": row["event_id"],
+                "title": _title(row["calculated_type"], row["calculated_value"]),
+                "type": row["calculated_type"],
+                "value": row["calculated_value"],
+                "culprit": row["transaction"],
+                "last_frame": ".".join(
+                    part for part in (row["last_frame_module"], row["last_frame_function"]) if part
+                ),
+                "level": row["level"],
+                "release": row["release"],
+                "environment": row["environment"],
+                "issue": row["issue"],
+                "data": self._parse(row),
+            }
+            for row in rows
+        ]
 
     def issues(self, project: Optional[str] = None) -> List[Dict[str, Any]]:
         """Issue summaries, oldest first: title, type, value, culprit, event counts, last frame."""
@@ -666,7 +703,7 @@ class Bugsink:
             "--capture-output",
             "bugsink.wsgi",
         ]
-        if self.die_with_parent and sys.platform.startswith("linux"):
+        if not self.detach and sys.platform.startswith("linux"):
             command = [str(self._python), "-c", _LAUNCHER, str(os.getpid())] + command
         with open(self.log_path, "ab") as log:
             self._proc = subprocess.Popen(
@@ -679,7 +716,8 @@ class Bugsink:
                 pass_fds=(fd,),
                 start_new_session=True,  # own process group: stop() can reach the workers
             )
-        atexit.register(self.stop)
+        if not self.detach:
+            atexit.register(self.stop)
 
     def _wait_ready(self, deadline: float) -> None:
         assert self._proc is not None
@@ -706,7 +744,7 @@ class Bugsink:
     def _query(self, sql: str, params: Sequence[Any] = ()) -> List[sqlite3.Row]:
         if self.state_dir is None or not (self.state_dir / "db.sqlite3").exists():
             raise BugsinkError("no database: the server was never started or its state was removed")
-        con = sqlite3.connect("file:%s?mode=ro" % (self.state_dir / "db.sqlite3"), uri=True,
+        con = sqlite3.connect((self.state_dir / "db.sqlite3").as_uri() + "?mode=ro", uri=True,
                               timeout=10)
         try:
             con.row_factory = sqlite3.Row
@@ -722,9 +760,11 @@ class Bugsink:
         if event_id is not None:
             sql += " AND e.event_id = ?"
             params.append(uuid.UUID(event_id).hex)  # Django keeps UUIDs as 32 hex digits in SQLite
-        rows = self._query(sql + " ORDER BY e.rowid", params)
-        for row in rows:
-            if row["storage_backend"] is not None:  # only with EVENT_STORAGES, which we don't set
-                raise BugsinkError("event %s is kept in storage %r, not in the database"
-                                   % (row["event_id"], row["storage_backend"]))
-        return rows
+        return self._query(sql + " ORDER BY e.rowid", params)
+
+    @staticmethod
+    def _parse(row: sqlite3.Row) -> Dict[str, Any]:
+        if row["storage_backend"] is not None:  # only with EVENT_STORAGES, which we don't set
+            raise BugsinkError("event %s is kept in storage %r, not in the database"
+                               % (row["event_id"], row["storage_backend"]))
+        return json.loads(row["data"])

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import sys
 import threading
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing costs ~8 ms at start-up; only type checkers need it
     from typing import Any, Callable, Dict, List, Optional, Sequence
@@ -27,7 +28,9 @@ def _run(name: str, module: Any) -> None:
         except Exception:  # a hook that fails must not break the app's import
             import logging
 
-            logging.getLogger("sentry.errors").debug("import hook for %s failed", name, exc_info=True)
+            logging.getLogger("sentry.errors").debug(
+                "import hook for %s failed", name, exc_info=True
+            )
 
 
 class _Loader:
@@ -60,7 +63,7 @@ class _Finder:
 
         self._busy.on = True
         try:
-            spec = importlib.util.find_spec(fullname)
+            spec: Any = importlib.util.find_spec(fullname)
         finally:
             self._busy.on = False
         if spec is None or spec.loader is None or not hasattr(spec.loader, "exec_module"):

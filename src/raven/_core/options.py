@@ -9,12 +9,13 @@ from __future__ import annotations
 import os
 import sys
 import warnings
-TYPE_CHECKING = False
-if TYPE_CHECKING:  # typing costs ~8 ms at start-up; only type checkers need it
-    from typing import Any, Dict, FrozenSet, List, Optional, Tuple
 
 from raven.conf import defaults
 from raven.exceptions import ConfigurationError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # typing costs ~8 ms at start-up; only type checkers need it
+    from typing import Any, Dict, FrozenSet, List, Optional, Tuple, Union
 
 __all__ = ["ClientOptions", "UnknownOptionWarning"]
 
@@ -70,14 +71,42 @@ def _mapping(name: str, value: Any) -> Dict[str, Any]:
 
 
 KNOWN = frozenset(
-    """dsn name machine release environment site tags context include_paths exclude_paths
-    ignore_exceptions sample_rate auto_log_stacks capture_locals string_max_length
-    list_max_length processors sanitize_keys include_versions repos timeout""".split()
+    [
+        "dsn",
+        "name",
+        "machine",
+        "release",
+        "environment",
+        "site",
+        "tags",
+        "context",
+        "include_paths",
+        "exclude_paths",
+        "ignore_exceptions",
+        "sample_rate",
+        "auto_log_stacks",
+        "capture_locals",
+        "string_max_length",
+        "list_max_length",
+        "processors",
+        "sanitize_keys",
+        "include_versions",
+        "repos",
+        "timeout",
+    ]
 )
 #: options raven integrations and 6.10 subclasses pass through Client(**kwargs)
 PASSTHROUGH = frozenset(
-    """install_sql_hook validate_cert worker transport_options servers public_key secret_key
-    project""".split()
+    [
+        "install_sql_hook",
+        "validate_cert",
+        "worker",
+        "transport_options",
+        "servers",
+        "public_key",
+        "secret_key",
+        "project",
+    ]
 )
 
 
@@ -105,6 +134,25 @@ class ClientOptions:
         "tags",
     )
 
+    auto_log_stacks: bool
+    capture_locals: bool
+    context: Dict[str, Any]
+    environment: Optional[str]
+    exclude_paths: Tuple[str, ...]
+    ignore_exceptions: Tuple[Union[str, type], ...]
+    include_paths: Tuple[str, ...]
+    include_versions: bool
+    list_max_length: int
+    name: str
+    processors: Tuple[Any, ...]
+    release: Optional[str]
+    repos: Dict[str, Any]
+    sample_rate: float
+    sanitize_keys: Optional[FrozenSet[str]]
+    site: Optional[str]
+    string_max_length: int
+    tags: Dict[str, Any]
+
     def __init__(self, **values: Any) -> None:
         for name in self.__slots__:
             setattr(self, name, values[name])
@@ -125,7 +173,9 @@ class ClientOptions:
             context = {"sys.argv": list(getattr(sys, "argv", []) or [])}
         sanitize_keys = o.get("sanitize_keys")
         if sanitize_keys is not None:
-            sanitize_keys = frozenset(str(k).lower() for k in _str_list("sanitize_keys", sanitize_keys))
+            sanitize_keys = frozenset(
+                str(k).lower() for k in _str_list("sanitize_keys", sanitize_keys)
+            )
         processors = o.get("processors")
         if processors is None:
             processors = defaults.PROCESSORS

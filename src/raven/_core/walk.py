@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import types
 from itertools import islice
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing costs ~8 ms at start-up; only type checkers need it
     from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
@@ -259,7 +260,9 @@ class Walker:
                 t = type(value)
                 if t is str:
                     if scrub_text is not None and len(value) >= SHORT_STR:
-                        return scrub_text("'" + (value if len(value) <= smax else value[:smax]) + "'")
+                        return scrub_text(
+                            "'" + (value if len(value) <= smax else value[:smax]) + "'"
+                        )
                     return "'" + (value if len(value) <= smax else value[:smax]) + "'"
                 if value is None:
                     return None

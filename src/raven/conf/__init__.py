@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing costs ~8 ms at start-up; only type checkers need it
     from typing import Iterable
@@ -20,7 +21,9 @@ EXCLUDE_LOGGER_DEFAULTS = (
 )
 
 
-def setup_logging(handler: logging.Handler, exclude: Iterable[str] = EXCLUDE_LOGGER_DEFAULTS) -> bool:
+def setup_logging(
+    handler: logging.Handler, exclude: Iterable[str] = EXCLUDE_LOGGER_DEFAULTS
+) -> bool:
     """Attach ``handler`` to the root logger, keeping the ``exclude`` loggers out of it.
 
     Returns False (and changes nothing) when the root logger already has a handler of the same

@@ -2,16 +2,46 @@
 
 from __future__ import annotations
 
+import logging
+import os
 import warnings
-TYPE_CHECKING = False
-if TYPE_CHECKING:  # typing costs ~8 ms at start-up; only type checkers need it
-    from typing import Any, Dict, Optional
 from urllib.parse import parse_qsl, urlsplit
 
 from raven.exceptions import InvalidDsn
+from raven.utils.encoding import to_string
+from raven.utils.urlparse import urlparse
 from raven.transport.exceptions import InvalidScheme
 
-__all__ = ["RemoteConfig"]
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # typing costs ~8 ms at start-up; only type checkers need it
+    from typing import Any, Dict, Optional
+
+__all__ = ["DEFAULT_TRANSPORT", "RemoteConfig", "discover_default_transport"]
+
+logger = logging.getLogger("raven")
+
+
+def discover_default_transport() -> type:
+    """The transport for plain http(s) DSNs: synchronous where background threads freeze.
+
+    On AWS Lambda (``LAMBDA_TASK_ROOT``) and Google App Engine (``CURRENT_VERSION_ID`` and
+    ``INSTANCE_ID``) a queued event may never leave the frozen process, so events are sent
+    before the capture returns. 6.10 computed this but ignored it whenever a DSN was given.
+    """
+    env = os.environ
+    if env.get("LAMBDA_TASK_ROOT") or (env.get("CURRENT_VERSION_ID") and env.get("INSTANCE_ID")):
+        from raven.transport.http import HTTPTransport
+
+        return HTTPTransport
+    from raven.transport.threaded import ThreadedHTTPTransport
+
+    return ThreadedHTTPTransport
+
+
+def __getattr__(name: str) -> Any:
+    if name == "DEFAULT_TRANSPORT":
+        return discover_default_transport()
+    raise AttributeError("module %r has no attribute %r" % (__name__, name))
 
 ERR_UNKNOWN_SCHEME = "Unsupported Sentry DSN scheme: {0}"
 
@@ -71,7 +101,12 @@ def _check_transport_options(cls: Any, options: Dict[str, Any], dsn: str) -> Non
         raise InvalidDsn(
             "Invalid Sentry DSN %s: option(s) %s not understood by the %s transport "
             "(it takes: %s)"
-            % (_mask(dsn), ", ".join(unknown), getattr(cls, "__name__", cls), ", ".join(sorted(accepted)))
+            % (
+                _mask(dsn),
+                ", ".join(unknown),
+                getattr(cls, "__name__", cls),
+                ", ".join(sorted(accepted)),
+            )
         )
 
 
@@ -108,7 +143,7 @@ class RemoteConfig:
         return "<RemoteConfig %s project=%s>" % (self.base_url, self.project)
 
     def is_active(self) -> bool:
-        return all([self.base_url, self.project, self.public_key])
+        return bool(self.base_url and self.project and self.public_key)
 
     @property
     def envelope_endpoint(self) -> Optional[str]:
@@ -130,7 +165,7 @@ class RemoteConfig:
 
     def get_public_dsn(self) -> Optional[str]:
         """``//public_key@host[:port]/path/project`` (no scheme, no secret), for browsers."""
-        if not self.is_active():
+        if not self.is_active() or self.base_url is None:
             return None
         url = urlsplit(self.base_url)
         netloc = url.hostname or ""
@@ -187,13 +222,12 @@ class RemoteConfig:
         if not url.username:
             raise InvalidDsn("Invalid Sentry DSN %s: missing public key (KEY@host)" % masked)
         path_bits = url.path.rsplit("/", 1)
-        if len(path_bits) > 1:
-            path = path_bits[0]
-        else:
-            path = ""
+        path = path_bits[0] if len(path_bits) > 1 else ""
         project = path_bits[-1]
         if not project:
-            raise InvalidDsn("Invalid Sentry DSN %s: missing project id (the last path part)" % masked)
+            raise InvalidDsn(
+                "Invalid Sentry DSN %s: missing project id (the last path part)" % masked
+            )
 
         netloc = "[%s]" % hostname if ":" in hostname else hostname
         if port:
@@ -206,6 +240,10 @@ class RemoteConfig:
         base_url = "%s://%s%s" % (url_scheme, netloc, path)
         options = dict(parse_qsl(url.query or "", keep_blank_values=True))
 
+        if transport is None and scheme in ("http", "https") and (
+            transport_registry.get_transport_cls(scheme).__module__ == "raven.transport.threaded"
+        ):
+            transport = discover_default_transport()
         if transport is None:
             try:
                 transport = transport_registry.get_transport_cls(scheme)

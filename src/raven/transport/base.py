@@ -11,6 +11,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing costs ~8 ms at start-up; only type checkers need it
     from typing import Any, Callable, Dict, List
 
+
 __all__ = ["AsyncTransport", "Transport", "has_newstyle_transports"]
 
 #: marks the 6.x transport API (no ``parsed_url`` needed), for code that checks it

@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
-TYPE_CHECKING = False
-if TYPE_CHECKING:  # typing costs ~8 ms at start-up; only type checkers need it
-    from typing import Any, Dict, Optional
-
 from raven.conf import defaults
 from raven.exceptions import APIError, RateLimited
 from raven.transport.base import Transport
 
-__all__ = ["HTTPTransport"]
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # typing costs ~8 ms at start-up; only type checkers need it
+    from typing import Any, Dict, Optional
+
+__all__ = ["HTTPTransport", "urlopen"]
+
+
+def urlopen(*args: Any, **kwargs: Any) -> Any:
+    """:func:`raven.utils.http.urlopen`, kept importable from here as in 6.10."""
+    from raven.utils.http import urlopen as _urlopen
+
+    return _urlopen(*args, **kwargs)
 
 
 def _as_bool(value: Any) -> bool:
@@ -32,8 +39,8 @@ def parse_retry_after(value: Optional[str]) -> float:
         return max(float(value), 0.0)
     except ValueError:
         pass
-    from email.utils import parsedate_to_datetime
     import datetime
+    from email.utils import parsedate_to_datetime
 
     try:
         when = parsedate_to_datetime(value)

@@ -6,14 +6,14 @@ Built-in transports are registered by dotted path and imported on first use, so
 
 from __future__ import annotations
 
+from raven.transport.exceptions import DuplicateScheme, InvalidScheme
+from raven.utils.urlparse import register_scheme as _register_urlparse_scheme
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing costs ~8 ms at start-up; only type checkers need it
     from typing import Any, Dict, Iterable, Iterator, Optional, Union
 
     TransportSpec = Union[type, str]
-
-from raven.transport.exceptions import DuplicateScheme, InvalidScheme
-from raven.utils.urlparse import register_scheme as _register_urlparse_scheme
 
 __all__ = ["TransportRegistry", "default_transports"]
 
@@ -34,7 +34,7 @@ def _load(path: str) -> type:
 
     module_name, _, attr = path.partition(":")
     cls = getattr(importlib.import_module(module_name), attr)
-    return cls  # type: ignore[no-any-return]
+    return cls
 
 
 class TransportRegistry:
@@ -45,7 +45,9 @@ class TransportRegistry:
     ``get_transport``). Iterating a registry yields its transport classes.
     """
 
-    def __init__(self, transports: Optional[Iterable[TransportSpec]] = None) -> None:
+    def __init__(
+        self, transports: Optional[Iterable[Union[type, TransportRegistry]]] = None
+    ) -> None:
         self._schemes: Dict[str, TransportSpec] = {}
         self._transports: Dict[str, Any] = {}
         for transport in transports or ():
@@ -64,7 +66,9 @@ class TransportRegistry:
     def register_scheme(self, scheme: str, cls: TransportSpec) -> None:
         """Register ``cls`` for ``scheme``; raises :class:`DuplicateScheme` if it is taken."""
         if scheme in self._schemes:
-            raise DuplicateScheme("scheme %r is already registered (%s)" % (scheme, self._schemes[scheme]))
+            raise DuplicateScheme(
+                "scheme %r is already registered (%s)" % (scheme, self._schemes[scheme])
+            )
         _register_urlparse_scheme(scheme)
         self._schemes[scheme] = cls
 
@@ -86,7 +90,8 @@ class TransportRegistry:
             spec = self._schemes[scheme]
         except KeyError:
             raise InvalidScheme(
-                "Unsupported transport scheme %r (supported: %s)" % (scheme, ", ".join(self.schemes))
+                "Unsupported transport scheme %r (supported: %s)"
+                % (scheme, ", ".join(self.schemes))
             )
         if isinstance(spec, str):
             spec = self._schemes[scheme] = _load(spec)
@@ -111,6 +116,24 @@ class TransportRegistry:
 
     def __contains__(self, scheme: object) -> bool:
         return scheme in self._schemes
+
+
+_LAZY_NAMES = {
+    "HTTPTransport": "raven.transport.http:HTTPTransport",
+    "ThreadedHTTPTransport": "raven.transport.threaded:ThreadedHTTPTransport",
+}
+
+
+def __getattr__(name: str) -> Any:
+    # 6.10 imported every transport class here; they load on first use instead
+    if name == "urlparse":
+        from raven.utils import urlparse
+
+        return urlparse
+    path = _LAZY_NAMES.get(name)
+    if path is None:
+        raise AttributeError("module %r has no attribute %r" % (__name__, name))
+    return _load(path)
 
 
 #: the registry every :class:`raven.Client` resolves schemes through

@@ -8,14 +8,15 @@ import os
 import threading
 import time
 from collections import deque
+
+from raven.transport.base import AsyncTransport
+from raven.transport.http import HTTPTransport
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing costs ~8 ms at start-up; only type checkers need it
     from typing import Any, Callable, Deque, Dict, Optional, Tuple
 
     _Job = Tuple[Callable[..., Any], Tuple[Any, ...], Dict[str, Any]]
-
-from raven.transport.base import AsyncTransport
-from raven.transport.http import HTTPTransport
 
 __all__ = ["DEFAULT_TIMEOUT", "AsyncWorker", "ThreadedHTTPTransport"]
 
@@ -24,7 +25,6 @@ DEFAULT_TIMEOUT = 10
 DEFAULT_QUEUE_SIZE = 10000
 
 logger = logging.getLogger("sentry.errors")
-
 
 
 class AsyncWorker:
@@ -39,7 +39,9 @@ class AsyncWorker:
         maxsize: queue bound; a job queued beyond it is dropped and counted in ``dropped``.
     """
 
-    def __init__(self, shutdown_timeout: float = DEFAULT_TIMEOUT, maxsize: int = DEFAULT_QUEUE_SIZE) -> None:
+    def __init__(
+        self, shutdown_timeout: float = DEFAULT_TIMEOUT, maxsize: int = DEFAULT_QUEUE_SIZE
+    ) -> None:
         self.options = {"shutdown_timeout": float(shutdown_timeout)}
         self.maxsize = maxsize
         self.dropped = 0
@@ -72,7 +74,9 @@ class AsyncWorker:
         with self._lock:
             if self.is_alive():
                 return
-            self._thread = threading.Thread(target=self._target, name="raven.AsyncWorker", daemon=True)
+            self._thread = threading.Thread(
+                target=self._target, name="raven.AsyncWorker", daemon=True
+            )
             self._thread_for_pid = os.getpid()
             self._thread.start()
             if not self._atexit_registered:
@@ -109,7 +113,9 @@ class AsyncWorker:
     def flush(self, timeout: Optional[float] = None) -> bool:
         if not self.is_alive():
             return not self._queue
-        return self._timed_queue_join(self.options["shutdown_timeout"] if timeout is None else timeout)
+        return self._timed_queue_join(
+            self.options["shutdown_timeout"] if timeout is None else timeout
+        )
 
     def stop(self, timeout: Optional[float] = None) -> None:
         """Finish the queued jobs (up to ``timeout``) and stop the thread."""
@@ -132,10 +138,14 @@ class AsyncWorker:
             return
         pending = self.pending()
         logger.warning(
-            "raven is sending %d pending event(s) before exit; waiting up to %s seconds", pending, timeout
+            "raven is sending %d pending event(s) before exit; waiting up to %s seconds",
+            pending,
+            timeout,
         )
         if not self._timed_queue_join(max(timeout - 0.1, 0)):
-            logger.error("raven gave up on %d event(s) at exit after %s seconds", self.pending(), timeout)
+            logger.error(
+                "raven gave up on %d event(s) at exit after %s seconds", self.pending(), timeout
+            )
         self.stop(0.1)
 
     def _target(self) -> None:
@@ -175,7 +185,9 @@ class ThreadedHTTPTransport(AsyncTransport, HTTPTransport):
         try:
             self.shutdown_timeout = float(shutdown_timeout)
         except (TypeError, ValueError):
-            raise ValueError("shutdown_timeout must be a number of seconds, got %r" % (shutdown_timeout,))
+            raise ValueError(
+                "shutdown_timeout must be a number of seconds, got %r" % (shutdown_timeout,)
+            )
         self._worker: Optional[AsyncWorker] = None
         self._worker_lock = threading.Lock()
 
@@ -186,7 +198,14 @@ class ThreadedHTTPTransport(AsyncTransport, HTTPTransport):
                     self._worker = AsyncWorker(shutdown_timeout=self.shutdown_timeout)
         return self._worker
 
-    def send_sync(self, url: str, data: bytes, headers: Dict[str, str], success_cb: Callable[[], Any], failure_cb: Callable[[BaseException], Any]) -> None:
+    def send_sync(
+        self,
+        url: str,
+        data: bytes,
+        headers: Dict[str, str],
+        success_cb: Callable[[], Any],
+        failure_cb: Callable[[BaseException], Any],
+    ) -> None:
         try:
             super().send(url, data, headers)
         except Exception as e:
@@ -194,9 +213,21 @@ class ThreadedHTTPTransport(AsyncTransport, HTTPTransport):
         else:
             success_cb()
 
-    def async_send(self, url: str, data: bytes, headers: Dict[str, str], success_cb: Callable[[], Any], failure_cb: Callable[[BaseException], Any]) -> None:
+    def async_send(
+        self,
+        url: str,
+        data: bytes,
+        headers: Dict[str, str],
+        success_cb: Callable[[], Any],
+        failure_cb: Callable[[BaseException], Any],
+    ) -> None:
         if not self.get_worker().queue(self.send_sync, url, data, headers, success_cb, failure_cb):
-            failure_cb(OverflowError("raven's send queue is full (%d events); event dropped" % self.get_worker().maxsize))
+            failure_cb(
+                OverflowError(
+                    "raven's send queue is full (%d events); event dropped"
+                    % self.get_worker().maxsize
+                )
+            )
 
     def flush(self, timeout: Optional[float] = None) -> bool:
         return self._worker.flush(timeout) if self._worker is not None else True

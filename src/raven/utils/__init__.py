@@ -6,6 +6,7 @@ import logging
 import sys
 import threading
 from functools import update_wrapper
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing costs ~8 ms at start-up; only type checkers need it
     from typing import Any, Callable, Dict, Iterable, Optional, TypeVar
@@ -119,7 +120,8 @@ def get_version_from_app(module_name: str, app: Any) -> Optional[str]:
     """The version a module advertises: installed distribution first, then its attributes."""
     version: Any = None
     try:
-        from importlib.metadata import PackageNotFoundError, version as dist_version
+        from importlib.metadata import PackageNotFoundError
+        from importlib.metadata import version as dist_version
 
         try:
             version = dist_version(module_name)

@@ -16,11 +16,12 @@ import warnings
 from collections.abc import Iterator as _Iter
 from queue import Queue
 from types import CodeType, TracebackType
+from urllib.error import HTTPError
+from urllib.parse import quote as urllib_quote
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing costs ~8 ms at start-up; only type checkers need it
     from typing import Any, NoReturn, Optional
-from urllib.error import HTTPError
-from urllib.parse import quote as urllib_quote
 
 __all__ = [
     "PY2",
@@ -139,7 +140,7 @@ def get_code(func: Any) -> CodeType:
     code = getattr(func, "__code__", None)
     if code is None:
         raise TypeError(f"cannot get the code object of a {type(func).__name__!r} object")
-    return code  # type: ignore[no-any-return]
+    return code
 
 
 _FALSE_VALUES = frozenset({"false", "off", "no", "0", ""})

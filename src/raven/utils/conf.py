@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+
+from raven.utils.imports import import_string
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing costs ~8 ms at start-up; only type checkers need it
     from typing import Any, Callable, Optional
-
-from raven.utils.imports import import_string
 
 __all__ = ["convert_options"]
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import warnings
 from decimal import Decimal
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing costs ~8 ms at start-up; only type checkers need it
     from typing import Any
@@ -21,7 +22,7 @@ def is_protected_type(obj: Any) -> bool:
     """
     import datetime
 
-    return isinstance(obj, _PROTECTED + (datetime.datetime, datetime.date, datetime.time))
+    return isinstance(obj, (*_PROTECTED, datetime.datetime, datetime.date, datetime.time))
 
 
 def force_text(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing costs ~8 ms at start-up; only type checkers need it
     from typing import Any

@@ -6,19 +6,26 @@ import codecs
 import datetime
 import json
 import sys
+
+from raven.utils import is_namedtuple
+from raven.utils.encoding import to_unicode
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing costs ~8 ms at start-up; only type checkers need it
     from typing import Any
 
-from raven.utils.encoding import to_unicode
+    from typing_extensions import Buffer
 
-__all__ = ["BetterJSONEncoder", "JSONDecodeError", "better_decoder", "dumps", "json", "loads"]
+__all__ = [
+    "is_namedtuple","BetterJSONEncoder", "JSONDecodeError", "better_decoder", "dumps", "json", "loads"]
 
 JSONDecodeError = json.JSONDecodeError
 
 
 def _default(o: Any) -> Any:
     """Map the non-JSON types raven events carry: the same rules as raven 6.10's encoder."""
+    if type(o) is datetime.datetime and o.tzinfo is None:  # every event's timestamp
+        return o.isoformat(timespec="seconds") + "Z"
     uuid = sys.modules.get("uuid")  # no UUID can exist unless the app imported uuid
     if uuid is not None and isinstance(o, uuid.UUID):
         return o.hex
@@ -85,19 +92,57 @@ def loads(value: str | bytes, **kwargs: Any) -> Any:
     return json.loads(value, **kwargs)
 
 
-def _safe_utf8_search(name: str) -> codecs.CodecInfo | None:
-    """A ``safe-utf-8`` codec, kept because 6.10 registered one: UTF-8 with replacement."""
-    if name != "safe_utf_8" and name != "safe-utf-8":
-        return None
-    utf8 = codecs.lookup("utf-8")
-
-    def encode(s: str, errors: str = "strict") -> tuple[bytes, int]:
-        return utf8.encode(s, "replace")
-
-    def decode(b: bytes, errors: str = "strict") -> tuple[str, int]:
-        return utf8.decode(b, "replace")
-
-    return codecs.CodecInfo(encode, decode, name="safe-utf-8")
+def safe_encode(input: str, errors: str = "backslashreplace") -> tuple[bytes, int]:
+    """UTF-8 encoding that never fails (undecodable surrogates are escaped)."""
+    return input.encode("utf-8", errors), len(input)
 
 
-codecs.register(_safe_utf8_search)
+def safe_decode(input: bytes, errors: str = "replace") -> tuple[str, int]:
+    """UTF-8 decoding that never fails (bad bytes become U+FFFD)."""
+    return bytes(input).decode("utf-8", errors), len(input)
+
+
+class Codec(codecs.Codec):
+    def encode(self, input: str, errors: str = "strict") -> tuple[bytes, int]:
+        return safe_encode(input)
+
+    def decode(self, input: bytes, errors: str = "strict") -> tuple[str, int]:  # type: ignore[override]
+        return safe_decode(input)
+
+
+class IncrementalEncoder(codecs.IncrementalEncoder):
+    def encode(self, input: str, final: bool = False) -> bytes:
+        return safe_encode(input)[0]
+
+
+class IncrementalDecoder(codecs.BufferedIncrementalDecoder):
+    def _buffer_decode(self, input: bytes, errors: str, final: bool) -> tuple[str, int]:  # type: ignore[override]
+        return codecs.utf_8_decode(input, "replace", final)
+
+
+class StreamWriter(Codec, codecs.StreamWriter):
+    pass
+
+
+class StreamReader(Codec, codecs.StreamReader):
+    pass
+
+
+def getregentry() -> codecs.CodecInfo:
+    """The ``safe-utf-8`` codec that 6.10 registered (UTF-8 that never raises)."""
+    return codecs.CodecInfo(
+        name="safe-utf-8",
+        encode=Codec().encode,
+        decode=Codec().decode,
+        incrementalencoder=IncrementalEncoder,
+        incrementaldecoder=IncrementalDecoder,
+        streamreader=StreamReader,
+        streamwriter=StreamWriter,
+    )
+
+
+def _search(name: str) -> codecs.CodecInfo | None:
+    return getregentry() if name in ("safe_utf_8", "safe-utf-8") else None
+
+
+codecs.register(_search)

@@ -12,13 +12,15 @@ from __future__ import annotations
 import linecache
 import os
 import sys
+
+from raven.utils.serializer import transform
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing costs ~8 ms at start-up; only type checkers need it
+    from types import FrameType
     from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Tuple
 
     FrameInput = Any
-
-from raven.utils.serializer import transform
 
 __all__ = [
     "get_frame_locals",
@@ -39,7 +41,6 @@ MAX_VAR_SIZE = 4096
 MAX_FRAMES = 500
 #: the value put in place of a local that did not fit the frame's budget (6.10 dropped it silently)
 TOO_LARGE = "<too large>"
-
 
 
 def slim_string(value: Any, length: int = LINE_MAX_LENGTH) -> Any:
@@ -110,7 +111,7 @@ def get_lines_from_file(
             lines = source.splitlines()
     if not lines:
         return None, None, None
-    return _context_from_lines(lines, lineno, context_lines)  # type: ignore[no-any-return]
+    return _context_from_lines(lines, lineno, context_lines)
 
 
 def _cached_context(abs_path: str, lineno: int, f_globals: Any) -> Any:
@@ -158,7 +159,7 @@ def iter_stack_frames(frames: Optional[Iterable[Any]] = None) -> Iterator[Tuple[
     """
     if not frames:
         collected = []
-        f = sys._getframe(1)
+        f: Optional[FrameType] = sys._getframe(1)
         while f is not None:
             collected.append((f, f.f_lineno))
             f = f.f_back
@@ -212,7 +213,9 @@ def _strip_frame(frame: Dict[str, Any]) -> None:
     frame.pop("post_context", None)
 
 
-def slim_frame_data(frames: List[Dict[str, Any]], frame_allowance: int = 25) -> List[Dict[str, Any]]:
+def slim_frame_data(
+    frames: List[Dict[str, Any]], frame_allowance: int = 25
+) -> List[Dict[str, Any]]:
     """Drop locals and surrounding source from the middle frames beyond ``frame_allowance``.
 
     System frames (``in_app`` false) are slimmed first, as in 6.10.

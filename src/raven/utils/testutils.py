@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import unittest
 from collections.abc import Mapping
-TYPE_CHECKING = False
-if TYPE_CHECKING:  # typing costs ~8 ms at start-up; only type checkers need it
-    from typing import Any, Optional
 
 from raven.base import Client
 
@@ -36,7 +33,7 @@ class BaseTestCase(unittest.TestCase):
     assertItemsEqual = unittest.TestCase.assertCountEqual
 
     def assertDictContainsSubset(
-        self, subset: Mapping[Any, Any], dictionary: Mapping[Any, Any], msg: Optional[str] = None
+        self, subset: Mapping[Any, Any], dictionary: Mapping[Any, Any], msg: Any = None
     ) -> None:
         """Check that every key of ``subset`` is in ``dictionary`` with an equal value."""
         missing = [key for key in subset if key not in dictionary]
@@ -49,6 +46,10 @@ class BaseTestCase(unittest.TestCase):
 class _WithoutExam:
     """Stands in for ``exam.Exam`` when the exam package is not installed."""
 
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # typing costs ~8 ms at start-up; only type checkers need it
+    from typing import Any
 
 if TYPE_CHECKING:
     _ExamMixin = _WithoutExam

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import string
 from collections.abc import Iterator, Mapping
+from urllib.parse import quote
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing costs ~8 ms at start-up; only type checkers need it
     from typing import Any, Optional
-from urllib.parse import quote
 
 __all__ = ["get_client_ip", "get_current_url", "get_environ", "get_headers", "get_host"]
 

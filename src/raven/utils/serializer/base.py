@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import collections
 import types
+
+from raven.utils.serializer.manager import manager as serialization_manager
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing costs ~8 ms at start-up; only type checkers need it
     from typing import Any
-
-from raven.utils.serializer.manager import manager as serialization_manager
 
 __all__ = ("Serializer",)
 

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import logging
+
+from raven._core.walk import get_walker
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing costs ~8 ms at start-up; only type checkers need it
     from typing import Any, Iterator, List, Optional
 
-from raven._core.walk import get_walker
-
-__all__ = ["Serializer", "SerializationManager", "manager", "register", "transform"]
+__all__ = ["SerializationManager", "Serializer", "manager", "register", "transform"]
 
 logger = logging.getLogger("sentry.errors.serializer")
 
