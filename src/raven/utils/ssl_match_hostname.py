@@ -14,6 +14,9 @@ if TYPE_CHECKING:  # typing costs ~8 ms at start-up; only type checkers need it
 
 __all__ = ["CertificateError", "match_hostname"]
 
+#: version of the backport 6.10 shipped; kept for code that checks it
+__version__ = "3.2.2"
+
 
 class CertificateError(ValueError):
     """The certificate does not name the host that was connected to."""
