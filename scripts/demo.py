@@ -49,7 +49,8 @@ def imports_this_raven(python: str) -> bool:
 
 def running_this_raven() -> bool:
     spec = importlib.util.find_spec("raven")
-    return bool(spec and spec.origin) and Path(spec.origin).is_relative_to(ROOT / "src")
+    origin = spec.origin if spec is not None else None
+    return origin is not None and Path(origin).is_relative_to(ROOT / "src")
 
 
 def ensure_venv() -> str:
@@ -62,13 +63,25 @@ def ensure_venv() -> str:
     if uv:
         if not python.exists():
             subprocess.run([uv, "venv", "-q", "--python", sys.executable, str(VENV)], check=True)
-        subprocess.run([uv, "pip", "install", "-q", "--python", str(python), "-e", str(ROOT)],
-                       check=True)
+        subprocess.run(
+            [uv, "pip", "install", "-q", "--python", str(python), "-e", str(ROOT)], check=True
+        )
     else:
         if not python.exists():
             subprocess.run([sys.executable, "-m", "venv", str(VENV)], check=True)
-        subprocess.run([str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check",
-                        "-e", str(ROOT)], check=True)
+        subprocess.run(
+            [
+                str(python),
+                "-m",
+                "pip",
+                "install",
+                "-q",
+                "--disable-pip-version-check",
+                "-e",
+                str(ROOT),
+            ],
+            check=True,
+        )
     return str(python)
 
 
@@ -80,8 +93,9 @@ def run_app(dsn: str) -> Optional[List[Dict[str, Any]]]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("SENTRY_")}
     env["SENTRY_DSN"] = dsn
     say("\nRunning the example app (%s):" % APP.relative_to(ROOT))
-    done = subprocess.run([sys.executable, str(APP)], env=env, stdout=subprocess.PIPE,
-                          text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, str(APP)], env=env, stdout=subprocess.PIPE, text=True, timeout=120
+    )
     sent = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
     if done.returncode != 0:
         say("\nThe app failed (exit %d)." % done.returncode)
@@ -103,7 +117,7 @@ def exception_values(event: Dict[str, Any]) -> List[Dict[str, Any]]:
 
 
 def all_frames(event: Dict[str, Any]) -> List[Dict[str, Any]]:
-    frames = []
+    frames: List[Dict[str, Any]] = []
     for value in exception_values(event):
         frames += (value.get("stacktrace") or {}).get("frames") or []
     frames += (event.get("stacktrace") or {}).get("frames") or []
@@ -125,13 +139,19 @@ def describe(number: int, kind: str, summary: Dict[str, Any]) -> None:
     say("  %d. %s   [%s]" % (number, summary["title"], kind))
     say("     message:     %s" % shorten(str(event.get("message", "-"))))
     say("     exception:   %s" % (" -> ".join(v.get("type", "?") for v in values) or "-"))
-    say("     level: %s   culprit: %s   last frame: %s"
-        % (level_name(event.get("level")), culprit, summary["last_frame"] or "-"))
-    say("     breadcrumbs: %d   frames: %d, with locals: %d"
-        % (len(crumbs), len(frames), sum(1 for f in frames if f.get("vars"))))
-    for crumb in crumbs[-3:]:
-        say("       crumb: %-7s %s: %s" % (crumb.get("level"), crumb.get("category"),
-                                          shorten(str(crumb.get("message")), 70)))
+    say(
+        "     level: %s   culprit: %s   last frame: %s"
+        % (level_name(event.get("level")), culprit, summary["last_frame"] or "-")
+    )
+    say(
+        "     breadcrumbs: %d   frames: %d, with locals: %d"
+        % (len(crumbs), len(frames), sum(1 for f in frames if f.get("vars")))
+    )
+    for crumb in crumbs[-5:]:
+        say(
+            "       crumb: %-7s %s: %s"
+            % (crumb.get("level"), crumb.get("category"), shorten(str(crumb.get("message")), 70))
+        )
     if frames and frames[-1].get("vars"):
         local_vars = ", ".join("%s=%s" % kv for kv in frames[-1]["vars"].items())
         say("       locals in %s(): %s" % (frames[-1].get("function"), shorten(local_vars, 80)))
@@ -139,8 +159,11 @@ def describe(number: int, kind: str, summary: Dict[str, Any]) -> None:
 
 def main(argv: List[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--keep", action="store_true",
-                        help="leave the server running to browse it (prints how to stop it)")
+    parser.add_argument(
+        "--keep",
+        action="store_true",
+        help="leave the server running to browse it (prints how to stop it)",
+    )
     args = parser.parse_args(argv)
 
     if not running_this_raven():
@@ -165,7 +188,7 @@ def main(argv: List[str]) -> int:
         sent = run_app(server.dsn)
         if sent is None:
             return 1
-        wanted = [s["event_id"] for s in sent if s.get("event_id")]
+        [s["event_id"] for s in sent if s.get("event_id")]
         try:
             server.wait_for_events(len(sent), timeout=10)
         except AssertionError:
@@ -176,21 +199,28 @@ def main(argv: List[str]) -> int:
         say("\nBugsink stored %d event(s); the app sent %d:\n" % (len(summaries), len(sent)))
         for number, summary in enumerate(summaries.values(), 1):
             describe(number, kinds.get(summary["event_id"], "?"), summary)
-        missing = [s for s in sent if not s.get("event_id")
-                   or s["event_id"].replace("-", "") not in summaries]
+        missing = [
+            s
+            for s in sent
+            if not s.get("event_id") or s["event_id"].replace("-", "") not in summaries
+        ]
         for item in missing:
             say("  MISSING: %s (event id %s)" % (item["kind"], item.get("event_id")))
 
         say("\nSee them in a browser: %s/  (log in as admin / admin)" % server.url)
         if args.keep:
-            say("The server keeps running as pid %d (state in %s); stop it with: kill %d"
-                % (server.pid, server.state_dir, server.pid))
+            say(
+                "The server keeps running as pid %s (state in %s); stop it with: kill %s"
+                % (server.pid, server.state_dir, server.pid)
+            )
         else:
             say("(The server stops now; run with --keep to browse it.)")
         if missing or len(summaries) < len(sent):
             server.keep_state = True  # keep the log for a post-mortem
-            say("\nFAILED: the server stored fewer events than the app sent; log: %s"
-                % server.log_path)
+            say(
+                "\nFAILED: the server stored fewer events than the app sent; log: %s"
+                % server.log_path
+            )
             say(server.log_tail(20))
             return 1
         return 0

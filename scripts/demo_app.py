@@ -67,7 +67,10 @@ def main() -> None:
     # 1. a caught exception with locals
     cart = {
         "customer": "c-1001",
-        "items": [{"sku": "tea-earl-grey", "price": 4.5, "qty": 2}, {"sku": "mug", "price": 9.0, "qty": 1}],
+        "items": [
+            {"sku": "tea-earl-grey", "price": 4.5, "qty": 2},
+            {"sku": "mug", "price": 9.0, "qty": 1},
+        ],
         "coupons": [],
     }
     try:
@@ -89,10 +92,10 @@ def main() -> None:
         report("error log (SentryHandler)", client.last_event_id)
     else:
         log.error("payment declined for order %s", "o-778")
-        report(
-            "error log (captureMessage)",
-            client.captureMessage("payment declined for order %s", params=("o-778",), level="error"),
+        event_id = client.captureMessage(
+            "payment declined for order %s", params=("o-778",), level="error"
         )
+        report("error log (captureMessage)", event_id)
 
     # 3. an exception chain
     try:

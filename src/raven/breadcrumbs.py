@@ -289,6 +289,7 @@ def _install_hook() -> None:
     rules = _rules
     active = _context._active_tuple
     suppressed = _suppressed.get
+    owner_of = _context._owner
 
     def callHandlers(self: logging.Logger, record: logging.LogRecord) -> None:
         try:
@@ -299,8 +300,13 @@ def _install_hook() -> None:
                 if not suppressed():
                     _record_special(self, record)
             elif record.levelno >= rule and not suppressed():
+                owner = owner_of()
                 for ctx in active():
-                    ctx.breadcrumbs._append_log(record)
+                    state = ctx._var.get(None)
+                    if state is not None and state.owner == owner:
+                        state.breadcrumbs._append_log(record)  # the common case, inline
+                    else:
+                        ctx.breadcrumbs._append_log(record)
         except Exception:  # a crumb is never worth breaking the app's logging call
             pass
         original(self, record)

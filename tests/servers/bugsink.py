@@ -1,4 +1,4 @@
-"""A real Bugsink (a Sentry-compatible error tracker) on 127.0.0.1, for end-to-end tests and the demo.
+"""A real Bugsink (a Sentry-compatible error tracker) on 127.0.0.1, for e2e tests and the demo.
 
     with Bugsink() as server:
         client = raven.Client(server.dsn)
@@ -8,7 +8,7 @@
 What :meth:`Bugsink.start` does:
 
 1. installs ``bugsink==2.6.1`` into its own venv if it is not there yet (``uv`` when available, else
-   ``python -m venv`` + pip); the venv is ``$RAVEN_BUGSINK_VENV`` or ``<repo>/.test-state/bugsink-venv``;
+   ``python -m venv`` + pip) at ``$RAVEN_BUGSINK_VENV`` or ``<repo>/.test-state/bugsink-venv``;
 2. writes a config into the state dir: SQLite, synchronous ("eager") ingestion so that an event is
    stored by the time the client has its HTTP 200, quotas raised so load tests are not answered 429;
 3. migrates the databases; the first migration per venv is kept as a template, so later starts copy
@@ -115,8 +115,10 @@ def _run(args: Sequence[str], *, error: type, what: str, timeout: float, **kwarg
             **kwargs,
         )
     except subprocess.TimeoutExpired as exc:  # run() has killed and reaped the child
-        output = exc.output.decode(errors="replace") if isinstance(exc.output, bytes) else exc.output
-        raise error("%s timed out after %d s:\n%s" % (what, timeout, _tail(output or "")))
+        output = exc.output or ""
+        if isinstance(output, bytes):
+            output = output.decode(errors="replace")
+        raise error("%s timed out after %d s:\n%s" % (what, timeout, _tail(output)))
     except OSError as exc:
         raise error("%s could not run %s: %s" % (what, args[0], exc))
     if done.returncode != 0:
@@ -167,9 +169,16 @@ def _installed_version(python: Path) -> Optional[str]:
         return None
     try:
         done = subprocess.run(
-            [str(python), "-I", "-c",
-             "import importlib.metadata as m; print(m.version('bugsink'))"],
-            stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60,
+            [
+                str(python),
+                "-I",
+                "-c",
+                "import importlib.metadata as m; print(m.version('bugsink'))",
+            ],
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=60,
         )
     except (OSError, subprocess.TimeoutExpired):
         return None
@@ -194,30 +203,52 @@ def ensure_installed(venv: Optional[Path] = None, version: str = BUGSINK_VERSION
         base = _base_python()
         if uv:
             if not python.exists():
-                _run([uv, "venv", "-q", "--python", base, str(venv)],
-                     error=BugsinkInstallError, what="uv venv", timeout=_INSTALL_TIMEOUT)
-            _run([uv, "pip", "install", "-q", "--python", str(python), requirement],
-                 error=BugsinkInstallError, what="uv pip install " + requirement,
-                 timeout=_INSTALL_TIMEOUT)
+                _run(
+                    [uv, "venv", "-q", "--python", base, str(venv)],
+                    error=BugsinkInstallError,
+                    what="uv venv",
+                    timeout=_INSTALL_TIMEOUT,
+                )
+            _run(
+                [uv, "pip", "install", "-q", "--python", str(python), requirement],
+                error=BugsinkInstallError,
+                what="uv pip install " + requirement,
+                timeout=_INSTALL_TIMEOUT,
+            )
         else:
             if not python.exists():
-                _run([base, "-m", "venv", str(venv)],
-                     error=BugsinkInstallError, what="python -m venv", timeout=_INSTALL_TIMEOUT)
-            _run([str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check",
-                  requirement],
-                 error=BugsinkInstallError, what="pip install " + requirement,
-                 timeout=_INSTALL_TIMEOUT)
+                _run(
+                    [base, "-m", "venv", str(venv)],
+                    error=BugsinkInstallError,
+                    what="python -m venv",
+                    timeout=_INSTALL_TIMEOUT,
+                )
+            _run(
+                [
+                    str(python),
+                    "-m",
+                    "pip",
+                    "install",
+                    "-q",
+                    "--disable-pip-version-check",
+                    requirement,
+                ],
+                error=BugsinkInstallError,
+                what="pip install " + requirement,
+                timeout=_INSTALL_TIMEOUT,
+            )
         found = _installed_version(python)
         if found != version:
             raise BugsinkInstallError(
-                "installed %s into %s, but the venv reports %r" % (requirement, venv, found))
+                "installed %s into %s, but the venv reports %r" % (requirement, venv, found)
+            )
         _log("installed in %.1f s" % (time.monotonic() - started))
     return python
 
 
 # ---- configuration and Django management -------------------------------------------------------
 
-_CONFIG = '''\
+_CONFIG = """\
 # Written by raven's tests/servers/bugsink.py for a throw-away test server; rewritten at each start.
 from bugsink.settings.default import *  # noqa: F401,F403
 
@@ -249,10 +280,10 @@ BUGSINK = {{
     "MAX_EVENTS_PER_HOUR": _NO_LIMIT,
     "MAX_EVENTS_PER_MONTH": _NO_LIMIT,
 }}
-'''
+"""
 
 # Run inside Bugsink's venv: admin user, team, and the named projects (idempotent). Prints JSON.
-_PROVISION = '''\
+_PROVISION = """\
 import json, sys
 import django
 django.setup()
@@ -279,16 +310,16 @@ for slug in sys.argv[1:]:
         project=project, user=user, defaults={"role": ProjectRole.ADMIN, "accepted": True})
     out[slug] = {"id": project.id, "dsn": project.dsn}
 print(json.dumps(out))
-''' % {"user": ADMIN_USER, "password": ADMIN_PASSWORD}
+""" % {"user": ADMIN_USER, "password": ADMIN_PASSWORD}
 
 # Exec gunicorn with a parent-death signal (Linux): a test run killed hard leaves no server behind.
-_LAUNCHER = '''\
+_LAUNCHER = """\
 import ctypes, os, signal, sys
 ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 if os.getppid() != int(sys.argv[1]):
     sys.exit("bugsink: the process that started the server is gone")
 os.execv(sys.argv[2], sys.argv[2:])
-'''
+"""
 
 
 def _copy_sqlite(source: Path, target: Path) -> None:
@@ -320,7 +351,7 @@ def _title(type_: str, value: str) -> str:
 class BugsinkProject:
     """One project on a running :class:`Bugsink`: its DSN and what it stored."""
 
-    def __init__(self, server: "Bugsink", slug: str, project_id: int, dsn: str) -> None:
+    def __init__(self, server: Bugsink, slug: str, project_id: int, dsn: str) -> None:
         self.server = server
         self.slug = slug
         self.id = project_id
@@ -337,7 +368,7 @@ class BugsinkProject:
 
 
 class Bugsink:
-    """A Bugsink server on 127.0.0.1, started by :meth:`start` (or ``with``) and stopped by :meth:`stop`.
+    """A Bugsink server on 127.0.0.1: :meth:`start` (or ``with``) it, :meth:`stop` it.
 
     Args:
         state_dir: where the config, the SQLite databases and ``server.log`` live. ``None`` makes a
@@ -426,13 +457,13 @@ class Bugsink:
 
     # -- lifecycle --------------------------------------------------------------------------------
 
-    def __enter__(self) -> "Bugsink":
+    def __enter__(self) -> Bugsink:
         return self.start()
 
     def __exit__(self, *exc_info: Any) -> None:
         self.stop()
 
-    def start(self) -> "Bugsink":
+    def start(self) -> Bugsink:
         """Install if needed, configure, migrate, provision, start gunicorn; return ``self``."""
         if self.is_running():
             return self
@@ -451,8 +482,6 @@ class Bugsink:
             self.port = listener.getsockname()[1]
             self._write_config()
             self._migrate()
-            self._provision([self.project_slug])
-            self.project = self.projects[self.project_slug]
             self._spawn(listener)
         except BaseException:
             listener.close()
@@ -460,13 +489,18 @@ class Bugsink:
             raise
         listener.close()  # gunicorn has its own copy now
         try:
-            self._wait_ready(started + self.ready_timeout)
+            self._provision([self.project_slug])  # while gunicorn boots
+            self.project = self.projects[self.project_slug]
+            self._wait_ready(time.monotonic() + self.ready_timeout)
         except BaseException:
+            self.keep_state = True  # keep server.log for a post-mortem
             self.stop()
             raise
         self.startup_seconds = time.monotonic() - started
-        _log("ready on %s (pid %d) in %.1f s; log: %s"
-             % (self.url, self.pid, self.startup_seconds, self.log_path))
+        _log(
+            "ready on %s (pid %s) in %.1f s; log: %s"
+            % (self.url, self.pid, self.startup_seconds, self.log_path)
+        )
         return self
 
     def stop(self, timeout: float = 10.0) -> None:
@@ -479,8 +513,10 @@ class Bugsink:
                     os.kill(proc.pid, signal.SIGTERM)  # master: graceful stop of its workers
                     proc.wait(timeout)
                 except subprocess.TimeoutExpired:
-                    _log("pid %d still running after %.0f s: killing its process group"
-                         % (proc.pid, timeout))
+                    _log(
+                        "pid %d still running after %.0f s: killing its process group"
+                        % (proc.pid, timeout)
+                    )
                     with contextlib.suppress(ProcessLookupError):
                         os.killpg(proc.pid, signal.SIGKILL)
                     proc.wait()
@@ -513,9 +549,10 @@ class Bugsink:
         rows = self._event_rows(project, event_id=event_id)
         return self._parse(rows[0]) if rows else None
 
-    def wait_for_event(self, event_id: str, timeout: float = 10.0,
-                       project: Optional[str] = None) -> Dict[str, Any]:
-        """Poll until the event with this id is stored; raise AssertionError with the log otherwise."""
+    def wait_for_event(
+        self, event_id: str, timeout: float = 10.0, project: Optional[str] = None
+    ) -> Dict[str, Any]:
+        """Poll until the event with this id is stored, else raise AssertionError with the log."""
         deadline = time.monotonic() + timeout
         while True:
             found = self.event(event_id, project)
@@ -524,12 +561,20 @@ class Bugsink:
             if time.monotonic() > deadline:
                 raise AssertionError(
                     "Bugsink did not store event %s within %.0f s (%d events stored). "
-                    "Tail of %s:\n%s" % (event_id, timeout, len(self._event_rows(project)),
-                                         self.log_path, self.log_tail()))
+                    "Tail of %s:\n%s"
+                    % (
+                        event_id,
+                        timeout,
+                        len(self._event_rows(project)),
+                        self.log_path,
+                        self.log_tail(),
+                    )
+                )
             time.sleep(0.05)
 
-    def wait_for_events(self, count: int, timeout: float = 10.0,
-                        project: Optional[str] = None) -> List[Dict[str, Any]]:
+    def wait_for_events(
+        self, count: int, timeout: float = 10.0, project: Optional[str] = None
+    ) -> List[Dict[str, Any]]:
         """Poll until at least ``count`` events are stored; return them all."""
         deadline = time.monotonic() + timeout
         while True:
@@ -539,7 +584,8 @@ class Bugsink:
             if time.monotonic() > deadline:
                 raise AssertionError(
                     "Bugsink stored %d of %d events within %.0f s. Tail of %s:\n%s"
-                    % (len(events), count, timeout, self.log_path, self.log_tail()))
+                    % (len(events), count, timeout, self.log_path, self.log_tail())
+                )
             time.sleep(0.05)
 
     def summaries(self, project: Optional[str] = None) -> List[Dict[str, Any]]:
@@ -551,12 +597,13 @@ class Bugsink:
         """
         rows = self._query(
             "SELECT e.event_id, e.data, e.storage_backend, e.calculated_type,"
-            " e.calculated_value, e.\"transaction\", e.last_frame_module, e.last_frame_function,"
+            ' e.calculated_value, e."transaction", e.last_frame_module, e.last_frame_function,'
             " e.level, e.release, e.environment, i.digest_order AS issue"
             " FROM events_event e JOIN projects_project p ON p.id = e.project_id"
             " JOIN issues_issue i ON i.id = e.issue_id"
             " WHERE p.slug = ? ORDER BY e.rowid",
-            (project or self.project_slug,))
+            (project or self.project_slug,),
+        )
         return [
             {
                 "event_id": row["event_id"],
@@ -579,12 +626,13 @@ class Bugsink:
     def issues(self, project: Optional[str] = None) -> List[Dict[str, Any]]:
         """Issue summaries, oldest first: title, type, value, culprit, event counts, last frame."""
         rows = self._query(
-            "SELECT i.calculated_type, i.calculated_value, i.\"transaction\", i.digest_order,"
+            'SELECT i.calculated_type, i.calculated_value, i."transaction", i.digest_order,'
             " i.digested_event_count, i.stored_event_count, i.last_frame_module,"
             " i.last_frame_function, i.first_seen, i.last_seen"
             " FROM issues_issue i JOIN projects_project p ON p.id = i.project_id"
             " WHERE p.slug = ? AND NOT i.is_deleted ORDER BY i.digest_order",
-            (project or self.project_slug,))
+            (project or self.project_slug,),
+        )
         return [
             {
                 "title": _title(row["calculated_type"], row["calculated_value"]),
@@ -606,9 +654,18 @@ class Bugsink:
 
     def _env(self) -> Dict[str, str]:
         assert self.state_dir is not None
-        env = {k: v for k, v in os.environ.items()
-               if k not in ("PYTHONPATH", "PYTHONHOME", "PYTHONSTARTUP", "VIRTUAL_ENV",
-                            "DJANGO_SETTINGS_MODULE")}
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if k
+            not in (
+                "PYTHONPATH",
+                "PYTHONHOME",
+                "PYTHONSTARTUP",
+                "VIRTUAL_ENV",
+                "DJANGO_SETTINGS_MODULE",
+            )
+        }
         env["PYTHONPATH"] = str(self.state_dir)  # bugsink_conf.py
         env["DJANGO_SETTINGS_MODULE"] = "bugsink_conf"
         env["PYTHONUNBUFFERED"] = "1"
@@ -616,9 +673,14 @@ class Bugsink:
 
     def _manage(self, *args: str, what: str) -> str:
         assert self._python is not None
-        return _run([str(self._python), "-m", "bugsink.scripts.manage", *args],
-                    error=BugsinkStartError, what=what, timeout=_MANAGE_TIMEOUT,
-                    cwd=str(self.state_dir), env=self._env())
+        return _run(
+            [str(self._python), "-m", "bugsink.scripts.manage", *args],
+            error=BugsinkStartError,
+            what=what,
+            timeout=_MANAGE_TIMEOUT,
+            cwd=str(self.state_dir),
+            env=self._env(),
+        )
 
     def _write_config(self) -> None:
         assert self.state_dir is not None
@@ -672,15 +734,26 @@ class Bugsink:
         started = time.monotonic()
         _log("migrating databases (first start with this venv: ~10 s) ...")
         self._manage("migrate", "--no-input", "-v", "0", what="bugsink migrate")
-        self._manage("migrate", "--no-input", "-v", "0", "--database=snappea",
-                     what="bugsink migrate (snappea)")
+        self._manage(
+            "migrate",
+            "--no-input",
+            "-v",
+            "0",
+            "--database=snappea",
+            what="bugsink migrate (snappea)",
+        )
         _log("migrated in %.1f s" % (time.monotonic() - started))
 
     def _provision(self, slugs: Sequence[str]) -> None:
         assert self._python is not None
-        output = _run([str(self._python), "-c", _PROVISION, *slugs],
-                      error=BugsinkStartError, what="creating user/team/project",
-                      timeout=_MANAGE_TIMEOUT, cwd=str(self.state_dir), env=self._env())
+        output = _run(
+            [str(self._python), "-c", _PROVISION, *slugs],
+            error=BugsinkStartError,
+            what="creating user/team/project",
+            timeout=_MANAGE_TIMEOUT,
+            cwd=str(self.state_dir),
+            env=self._env(),
+        )
         try:
             created = json.loads(output.strip().splitlines()[-1])
         except (ValueError, IndexError):
@@ -692,19 +765,28 @@ class Bugsink:
         assert self._python is not None and self.state_dir is not None
         fd = listener.fileno()
         command = [
-            str(self._python), "-m", "gunicorn",
-            "--bind", "fd://%d" % fd,
-            "--workers", str(self.workers),
-            "--timeout", "60",
-            "--graceful-timeout", "5",
+            str(self._python),
+            "-m",
+            "gunicorn",
+            "--bind",
+            "fd://%d" % fd,
+            "--workers",
+            str(self.workers),
+            "--timeout",
+            "60",
+            "--graceful-timeout",
+            "5",
             "--no-control-socket",
-            "--access-logfile", "-",
-            "--error-logfile", "-",
+            "--access-logfile",
+            "-",
+            "--error-logfile",
+            "-",
             "--capture-output",
+            "--preload",  # Django loads once, before the fork (no DB access at load): -1 s
             "bugsink.wsgi",
         ]
         if not self.detach and sys.platform.startswith("linux"):
-            command = [str(self._python), "-c", _LAUNCHER, str(os.getpid())] + command
+            command = [str(self._python), "-c", _LAUNCHER, str(os.getpid()), *command]
         with open(self.log_path, "ab") as log:
             self._proc = subprocess.Popen(
                 command,
@@ -721,14 +803,16 @@ class Bugsink:
 
     def _wait_ready(self, deadline: float) -> None:
         assert self._proc is not None
-        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # no proxy for loopback
+        # ProxyHandler({}): never through an http_proxy from the environment, this is loopback
+        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
         probe = self.url + "/health/ready"
         while True:
             code = self._proc.poll()
             if code is not None:
                 raise BugsinkStartError(
                     "gunicorn exited with code %d before it was ready. Tail of %s:\n%s"
-                    % (code, self.log_path, self.log_tail()))
+                    % (code, self.log_path, self.log_tail())
+                )
             try:
                 with opener.open(probe, timeout=5) as response:
                     if response.status == 200:
@@ -738,24 +822,29 @@ class Bugsink:
             if time.monotonic() > deadline:
                 raise BugsinkStartError(
                     "no answer from %s within %.0f s. Tail of %s:\n%s"
-                    % (probe, self.ready_timeout, self.log_path, self.log_tail()))
+                    % (probe, self.ready_timeout, self.log_path, self.log_tail())
+                )
             time.sleep(0.1)
 
     def _query(self, sql: str, params: Sequence[Any] = ()) -> List[sqlite3.Row]:
         if self.state_dir is None or not (self.state_dir / "db.sqlite3").exists():
             raise BugsinkError("no database: the server was never started or its state was removed")
-        con = sqlite3.connect((self.state_dir / "db.sqlite3").as_uri() + "?mode=ro", uri=True,
-                              timeout=10)
+        con = sqlite3.connect(
+            (self.state_dir / "db.sqlite3").as_uri() + "?mode=ro", uri=True, timeout=10
+        )
         try:
             con.row_factory = sqlite3.Row
             return con.execute(sql, params).fetchall()
         finally:
             con.close()
 
-    def _event_rows(self, project: Optional[str], event_id: Optional[str] = None
-                    ) -> List[sqlite3.Row]:
-        sql = ("SELECT e.data, e.storage_backend, e.event_id FROM events_event e"
-               " JOIN projects_project p ON p.id = e.project_id WHERE p.slug = ?")
+    def _event_rows(
+        self, project: Optional[str], event_id: Optional[str] = None
+    ) -> List[sqlite3.Row]:
+        sql = (
+            "SELECT e.data, e.storage_backend, e.event_id FROM events_event e"
+            " JOIN projects_project p ON p.id = e.project_id WHERE p.slug = ?"
+        )
         params: List[Any] = [project or self.project_slug]
         if event_id is not None:
             sql += " AND e.event_id = ?"
@@ -765,6 +854,8 @@ class Bugsink:
     @staticmethod
     def _parse(row: sqlite3.Row) -> Dict[str, Any]:
         if row["storage_backend"] is not None:  # only with EVENT_STORAGES, which we don't set
-            raise BugsinkError("event %s is kept in storage %r, not in the database"
-                               % (row["event_id"], row["storage_backend"]))
+            raise BugsinkError(
+                "event %s is kept in storage %r, not in the database"
+                % (row["event_id"], row["storage_backend"])
+            )
         return json.loads(row["data"])

@@ -129,6 +129,7 @@ class Walker:
         maxd = self.max_depth
         extra = self.extra
         key_matches, scrub_text, mask = self.scrub or (None, None, None)
+        short = min(SHORT_STR, smax + 1)  # strings this short need neither cutting nor scrubbing
         key_cache = getattr(getattr(key_matches, "__self__", None), "_key_cache", None)
         if key_cache is None:
             key_cache = {}
@@ -190,7 +191,7 @@ class Walker:
                     if type(x) is int and -BIG_INT < x < BIG_INT
                     else (
                         "'" + x + "'"
-                        if type(x) is str and len(x) < SHORT_STR
+                        if type(x) is str and len(x) < short
                         else walk(x, d1, seen)
                     )
                     for x in items
