@@ -25,7 +25,9 @@ def bugsink(request: pytest.FixtureRequest) -> Iterator[Bugsink]:
     network), e2e tests are skipped, except in CI (``CI`` set), where that is a failure.
     Failing to start an installed server is always a failure.
     """
-    server = Bugsink()
+    # strict: the server drops events that fail its event-schema check, so every e2e test
+    # also proves that what we send is valid, not merely accepted
+    server = Bugsink(validate="strict")
     # let the progress lines of a first install/migration through pytest's capture
     capture = request.config.pluginmanager.getplugin("capturemanager")
     uncaptured = capture.global_and_fixture_disabled() if capture else contextlib.nullcontext()

@@ -26,6 +26,19 @@ __all__ = ("BaseEvent", "Exception", "Message", "Query")
 
 #: exception trees wider or deeper than this are cut (an ExceptionGroup can hold thousands)
 MAX_EXCEPTIONS = 100
+#: messages and exception values are cut here (the server's own limit for messages)
+MESSAGE_MAX_LENGTH = 8192
+
+
+def _format_message(message: str, params: Any) -> Optional[str]:
+    """``message % params`` with the raw params (6.10 left this to the server; Bugsink and
+    other servers show the template instead). None when the params don't fit the template."""
+    try:
+        if isinstance(params, list):
+            params = tuple(params)
+        return to_unicode(message % params)[:MESSAGE_MAX_LENGTH]
+    except Exception:
+        return None
 
 
 class BaseEvent:
@@ -132,7 +145,7 @@ class Exception(BaseEvent):
         exc_module = getattr(exc_type, "__module__", None)
         type_name = getattr(exc_type, "__name__", "<unknown>")
         return {
-            "value": to_unicode(exc_value) if exc_value is not None else "",
+            "value": to_unicode(exc_value)[:MESSAGE_MAX_LENGTH] if exc_value is not None else "",
             "type": str(type_name),
             "module": to_unicode(exc_module) if exc_module else None,
             "stacktrace": stack_info,
@@ -198,7 +211,11 @@ class Message(BaseEvent):
     def capture(  # type: ignore[override]  # 6.10's signature
         self, message: Any, params: Any = (), formatted: Optional[str] = None, **kwargs: Any
     ) -> Dict[str, Any]:
-        message = to_unicode(message)
+        message = to_unicode(message)[:MESSAGE_MAX_LENGTH]
+        if formatted is None and params:
+            formatted = _format_message(message, params)
+        elif formatted is not None:
+            formatted = to_unicode(formatted)[:MESSAGE_MAX_LENGTH]
         return {
             self.name: {
                 "message": message,
@@ -222,7 +239,7 @@ class Query(BaseEvent):
     ) -> Dict[str, Any]:
         return {
             self.name: {
-                "query": to_unicode(query),
+                "query": to_unicode(query)[:MESSAGE_MAX_LENGTH],
                 "engine": to_unicode(engine),
             }
         }

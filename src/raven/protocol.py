@@ -64,20 +64,69 @@ def _gzip(data: bytes, level: int = COMPRESS_LEVEL) -> bytes:
     return compressor.compress(data) + compressor.flush()
 
 
-def to_wire(data: Dict[str, Any]) -> Dict[str, Any]:
-    """The event as it goes on the wire: raven-only interfaces mapped to ones servers keep.
+#: logging levels as the names the event schema accepts
+_LEVEL_NAMES = {10: "debug", 20: "info", 30: "warning", 40: "error", 50: "fatal"}
+#: 6.10 spellings the schema does not know
+_LEVEL_ALIASES = {"warn": "warning", "critical": "fatal", "exception": "error", "notset": "debug"}
+#: keys 6.10 sent that no current server reads (the project is in the URL)
+_LEGACY_KEYS = ("project", "time_spent", "repos")
 
-    ``sentry.interfaces.Query`` (6.10's ``captureQuery``) is unknown to Relay, which drops it
-    as an invalid attribute; it travels as a ``query`` context instead. An exception without
-    a traceback (e.g. a member of an exception group that was never raised) has no frames;
-    Relay rejects an empty frame list, so its stacktrace is left out.
+
+def _level_name(level: Any) -> Any:
+    if isinstance(level, int) and not isinstance(level, bool):
+        if level in _LEVEL_NAMES:
+            return _LEVEL_NAMES[level]
+        # custom numeric levels: the nearest standard one at or below
+        return _LEVEL_NAMES[max(10, min(50, level // 10 * 10))]
+    if isinstance(level, str):
+        lowered = level.lower()
+        return _LEVEL_ALIASES.get(lowered, lowered)
+    return level
+
+
+def to_wire(data: Dict[str, Any]) -> Dict[str, Any]:
+    """The event as it goes on the wire: the current event schema, which every server reads.
+
+    The dict handed to ``Client.send`` keeps raven 6.10's shape (code inspects it); on the
+    wire, the legacy spellings become what Relay would turn them into on ingest, so servers
+    that validate against the schema (Bugsink in strict mode drops invalid events) keep them:
+
+    - ``level`` 40 → ``"error"`` (numeric logging levels → names);
+    - ``sentry.interfaces.Message`` → ``logentry``; a bare ``message`` → ``logentry.formatted``;
+    - ``sentry.interfaces.Query`` (``captureQuery``) → a ``query`` context (Relay drops the
+      unknown interface);
+    - ``project``, ``time_spent`` and empty ``repos`` are left out; ``user.id`` becomes text;
+    - an exception without a traceback (a group member never raised) has no frames, and Relay
+      rejects an empty frame list, so its ``stacktrace`` is left out.
     """
-    exception = data.get("exception")
+    out = dict(data)
+    if "level" in out:
+        out["level"] = _level_name(out["level"])
+    for key in _LEGACY_KEYS:
+        if key in out and (key != "repos" or not out[key]):
+            del out[key]
+
+    logentry = out.pop("sentry.interfaces.Message", None)
+    message = out.pop("message", None)
+    if isinstance(logentry, dict):
+        entry = {k: v for k, v in logentry.items() if v is not None}
+        if not entry.get("params"):
+            entry.pop("params", None)
+        if "formatted" not in entry and message and message != entry.get("message"):
+            entry["formatted"] = message
+        out.setdefault("logentry", entry)
+    elif message and "logentry" not in out:
+        out["logentry"] = {"formatted": message}
+
+    user = out.get("user")
+    if isinstance(user, dict) and "id" in user and not isinstance(user["id"], str):
+        out["user"] = dict(user, id=None if user["id"] is None else str(user["id"]))
+
+    exception = out.get("exception")
     if isinstance(exception, dict) and isinstance(exception.get("values"), list):
         values = exception["values"]
         if any(_empty_stacktrace(v) for v in values):
-            data = dict(data)
-            data["exception"] = dict(
+            out["exception"] = dict(
                 exception,
                 values=[
                     {k: v for k, v in value.items() if k != "stacktrace"}
@@ -86,16 +135,14 @@ def to_wire(data: Dict[str, Any]) -> Dict[str, Any]:
                     for value in values
                 ],
             )
-    query = data.get("sentry.interfaces.Query")
+    query = out.pop("sentry.interfaces.Query", None)
     if query is not None:
-        data = dict(data)
-        del data["sentry.interfaces.Query"]
-        contexts = dict(data.get("contexts") or {})
+        contexts = dict(out.get("contexts") or {})
         contexts["query"] = (
             dict(query, type="query") if isinstance(query, dict) else {"query": query}
         )
-        data["contexts"] = contexts
-    return data
+        out["contexts"] = contexts
+    return out
 
 
 def _empty_stacktrace(value: Any) -> bool:
