@@ -139,6 +139,10 @@ class Context(Mapping, Iterable):
         # so breadcrumbs logged in a thread before it touched the context were lost)
         with _default_lock:
             _default_active = (*_default_active, self)
+        # where activation was changed explicitly (a deactivate() ran here), join it
+        active = _active.get(None)
+        if active is not None:
+            _active.set((*active, self))
 
     # -- state -----------------------------------------------------------------------------
 

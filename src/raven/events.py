@@ -23,6 +23,10 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = ("BaseEvent", "Exception", "Message", "Query")
 
+#: this module defines its own ``Exception`` (the event type, 6.10's name): ``except`` clauses
+#: here must name the builtin through this alias
+_BuiltinException = Exception
+
 
 #: exception trees wider or deeper than this are cut (an ExceptionGroup can hold thousands)
 MAX_EXCEPTIONS = 100
@@ -37,7 +41,7 @@ def _format_message(message: str, params: Any) -> Optional[str]:
         if isinstance(params, list):
             params = tuple(params)
         return to_unicode(message % params)[:MESSAGE_MAX_LENGTH]
-    except Exception:
+    except _BuiltinException:
         return None
 
 

@@ -205,7 +205,7 @@ class Walker:
             if kind is None:
                 kind = resolve(t)
             if kind == _OTHER:
-                if callable(getattr(value, "__sentry__", None)):
+                if not isinstance(value, type) and callable(getattr(value, "__sentry__", None)):
                     kind = _SENTRY
                 else:
                     for serializer in extra:
