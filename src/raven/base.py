@@ -613,7 +613,7 @@ class Client:
             (k if type(k) is str else to_unicode(k)): (v if type(v) is str else to_unicode(v))
             for k, v in data["tags"].items()
         }
-        walk = self._walker
+        walk = self._walker.top
         data["extra"] = {k: walk(v) for k, v in data["extra"].items()}
 
         data.setdefault("project", self.remote.project)
@@ -646,9 +646,8 @@ class Client:
         process = getattr(processor, "process", None)
         if process is not None:
             out = process(data)
-            if out is None:
-                return data
-            data.update(out)
+            if out is not None and out is not data:
+                data.update(out)
             return data
         # a plain callable: (event, hint) -> event or None (None drops the event)
         out = processor(data, {})

@@ -50,21 +50,29 @@ class Processor:
         resp = self.get_data(data, **kwargs)
         if resp:
             data = resp
-        exception = data.get("exception")
-        if isinstance(exception, dict):
+        get = data.get
+        exception = get("exception")
+        if exception is not None and isinstance(exception, dict):
             for value in exception.get("values") or ():
                 if isinstance(value, dict) and isinstance(value.get("stacktrace"), dict):
                     self.filter_stacktrace(value["stacktrace"])
-        if isinstance(data.get("stacktrace"), dict):
-            self.filter_stacktrace(data["stacktrace"])
-        if isinstance(data.get("request"), dict):
-            self.filter_http(data["request"])
+        stacktrace = get("stacktrace")
+        if stacktrace is not None and isinstance(stacktrace, dict):
+            self.filter_stacktrace(stacktrace)
+        request = get("request")
+        if request is not None and isinstance(request, dict):
+            self.filter_http(request)
         if "extra" in data:
             data["extra"] = self.filter_extra(data["extra"])
-        if isinstance(data.get("user"), dict):
-            data["user"] = self.filter_user(data["user"])
-        crumbs = data.get("breadcrumbs")
-        if isinstance(crumbs, dict) and isinstance(crumbs.get("values"), list):
+        user = get("user")
+        if user is not None and isinstance(user, dict):
+            data["user"] = self.filter_user(user)
+        crumbs = get("breadcrumbs")
+        if (
+            crumbs is not None
+            and isinstance(crumbs, dict)
+            and isinstance(crumbs.get("values"), list)
+        ):
             crumbs["values"] = self.filter_breadcrumbs(crumbs["values"])
         return data
 
@@ -232,7 +240,8 @@ class SanitizeKeysProcessor(Processor):
                         out[k] = scrub(v, depth + 1)
                 return out
             if (t is list or t is tuple) and depth < 50:
-                return [scrub(v, depth + 1) for v in value]
+                # short strings inline: they can hold no card number, token or key
+                return [v if type(v) is str and len(v) < 13 else scrub(v, depth + 1) for v in value]
             return value
 
         self._fast = scrub

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import zlib
+from datetime import datetime
 
 from raven.utils.json import _default, _json_safe
 
@@ -47,10 +48,23 @@ _encoder = json.JSONEncoder(
 )
 
 
+def _make_one_shot() -> Any:
+    """The C encoder behind ``_encoder``, built once (``JSONEncoder.encode`` builds it per call)."""
+    c_make_encoder = getattr(json.encoder, "c_make_encoder", None)
+    if c_make_encoder is None:  # pragma: no cover - CPython always has it
+        return None
+    return c_make_encoder(
+        None, _default, json.encoder.c_encode_basestring, None, ":", ",", False, False, False
+    )
+
+
+_one_shot = _make_one_shot()
+
+
 def dumps(data: Any) -> bytes:
     """UTF-8 JSON of an event; odd types, NaN, bad keys and lone surrogates never fail it."""
     try:
-        text = _encoder.encode(data)
+        text = "".join(_one_shot(data, 0)) if _one_shot is not None else _encoder.encode(data)
     except (TypeError, ValueError, RecursionError):
         text = _encoder.encode(_json_safe(data))
     try:
@@ -102,6 +116,10 @@ def to_wire(data: Dict[str, Any]) -> Dict[str, Any]:
     out = dict(data)
     if "level" in out:
         out["level"] = _level_name(out["level"])
+    timestamp = out.get("timestamp")
+    if type(timestamp) is datetime and timestamp.tzinfo is None:
+        # formatted here: cheaper than the JSON encoder's call back into Python
+        out["timestamp"] = timestamp.isoformat(timespec="seconds") + "Z"
     for key in _LEGACY_KEYS:
         if key in out and (key != "repos" or not out[key]):
             del out[key]

@@ -189,11 +189,7 @@ class Walker:
                 [
                     int.__repr__(x)
                     if type(x) is int and -BIG_INT < x < BIG_INT
-                    else (
-                        "'" + x + "'"
-                        if type(x) is str and len(x) < short
-                        else walk(x, d1, seen)
-                    )
+                    else ("'" + x + "'" if type(x) is str and len(x) < short else walk(x, d1, seen))
                     for x in items
                 ]
             )

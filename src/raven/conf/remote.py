@@ -8,8 +8,6 @@ import warnings
 from urllib.parse import parse_qsl, urlsplit
 
 from raven.exceptions import InvalidDsn
-from raven.utils.encoding import to_string
-from raven.utils.urlparse import urlparse
 from raven.transport.exceptions import InvalidScheme
 
 TYPE_CHECKING = False
@@ -42,6 +40,7 @@ def __getattr__(name: str) -> Any:
     if name == "DEFAULT_TRANSPORT":
         return discover_default_transport()
     raise AttributeError("module %r has no attribute %r" % (__name__, name))
+
 
 ERR_UNKNOWN_SCHEME = "Unsupported Sentry DSN scheme: {0}"
 
@@ -240,8 +239,13 @@ class RemoteConfig:
         base_url = "%s://%s%s" % (url_scheme, netloc, path)
         options = dict(parse_qsl(url.query or "", keep_blank_values=True))
 
-        if transport is None and scheme in ("http", "https") and (
-            transport_registry.get_transport_cls(scheme).__module__ == "raven.transport.threaded"
+        if (
+            transport is None
+            and scheme in ("http", "https")
+            and (
+                transport_registry.get_transport_cls(scheme).__module__
+                == "raven.transport.threaded"
+            )
         ):
             transport = discover_default_transport()
         if transport is None:

@@ -14,10 +14,16 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing costs ~8 ms at start-up; only type checkers need it
     from typing import Any
 
-    from typing_extensions import Buffer
 
 __all__ = [
-    "is_namedtuple","BetterJSONEncoder", "JSONDecodeError", "better_decoder", "dumps", "json", "loads"]
+    "BetterJSONEncoder",
+    "JSONDecodeError",
+    "better_decoder",
+    "dumps",
+    "is_namedtuple",
+    "json",
+    "loads",
+]
 
 JSONDecodeError = json.JSONDecodeError
 
