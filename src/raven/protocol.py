@@ -54,7 +54,15 @@ def _make_one_shot() -> Any:
     if c_make_encoder is None:  # pragma: no cover - CPython always has it
         return None
     return c_make_encoder(
-        None, _default, json.encoder.c_encode_basestring, None, ":", ",", False, False, False
+        None,
+        _default,
+        json.encoder.c_encode_basestring,  # type: ignore[attr-defined]
+        None,
+        ":",
+        ",",
+        False,
+        False,
+        False,
     )
 
 

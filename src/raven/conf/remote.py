@@ -14,7 +14,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing costs ~8 ms at start-up; only type checkers need it
     from typing import Any, Dict, Optional
 
-__all__ = ["DEFAULT_TRANSPORT", "RemoteConfig", "discover_default_transport"]
+__all__ = ["RemoteConfig", "discover_default_transport"]  # and DEFAULT_TRANSPORT (lazy)
 
 logger = logging.getLogger("raven")
 

@@ -103,7 +103,7 @@ def safe_encode(input: str, errors: str = "backslashreplace") -> tuple[bytes, in
     return input.encode("utf-8", errors), len(input)
 
 
-def safe_decode(input: bytes, errors: str = "replace") -> tuple[str, int]:
+def safe_decode(input: Any, errors: str = "replace") -> tuple[str, int]:
     """UTF-8 decoding that never fails (bad bytes become U+FFFD)."""
     return bytes(input).decode("utf-8", errors), len(input)
 
@@ -112,7 +112,7 @@ class Codec(codecs.Codec):
     def encode(self, input: str, errors: str = "strict") -> tuple[bytes, int]:
         return safe_encode(input)
 
-    def decode(self, input: bytes, errors: str = "strict") -> tuple[str, int]:  # type: ignore[override]
+    def decode(self, input: Any, errors: str = "strict") -> tuple[str, int]:
         return safe_decode(input)
 
 
