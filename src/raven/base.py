@@ -738,8 +738,15 @@ class Client:
         """Capture a message: ``captureMessage('hello %s', params=('world',), level='info')``."""
         return self.capture("raven.events.Message", message=message, **kwargs)
 
-    def captureException(self, exc_info: Any = None, **kwargs: Any) -> Optional[str]:
-        """Capture an exception (by default the one being handled)."""
+    def captureException(self, exc_info: Any = None, *args: Any, **kwargs: Any) -> Optional[str]:
+        """Capture an exception (by default the one being handled).
+
+        ``captureException(exc_info)`` as in 6.10; ``captureException('message', exc_info)``,
+        the form raven's API documentation showed, works too.
+        """
+        if isinstance(exc_info, str):
+            kwargs["message"] = exc_info
+            exc_info = args[0] if args else kwargs.pop("exc_info", None)
         if exc_info is None or exc_info is True:
             exc_info = sys.exc_info()
         if isinstance(exc_info, BaseException):
