@@ -137,7 +137,9 @@ def describe(number: int, kind: str, summary: Dict[str, Any]) -> None:
     culprit = event.get("culprit") or event.get("transaction") or summary["culprit"] or "-"
 
     say("  %d. %s   [%s]" % (number, summary["title"], kind))
-    say("     message:     %s" % shorten(str(event.get("message", "-"))))
+    logentry = event.get("logentry") or {}
+    message = logentry.get("formatted") or logentry.get("message") or event.get("message") or "-"
+    say("     message:     %s" % shorten(str(message)))
     say("     exception:   %s" % (" -> ".join(v.get("type", "?") for v in values) or "-"))
     say(
         "     level: %s   culprit: %s   last frame: %s"
