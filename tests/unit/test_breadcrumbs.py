@@ -224,9 +224,7 @@ def test_events_carry_crumbs_under_values(client: InMemoryClient) -> None:
     assert list(client.events[-1]["breadcrumbs"]) == ["values"]
 
 
-def test_enable_breadcrumbs_false_sends_no_breadcrumbs(
-    make_client: Any, quiet_logger: Any
-) -> None:
+def test_enable_breadcrumbs_false_sends_no_breadcrumbs(make_client: Any, quiet_logger: Any) -> None:
     client = make_client(enable_breadcrumbs=False)
 
     breadcrumbs.record(message="recorded")
@@ -480,7 +478,7 @@ def local_http_server() -> Iterator[int]:
     """A loopback HTTP server answering every GET with 418; yields its port."""
 
     class Teapot(http.server.BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802
+        def do_GET(self) -> None:
             self.send_response(418)
             self.send_header("Content-Length", "0")
             self.end_headers()

@@ -20,12 +20,11 @@ import raven
 import raven.base
 import raven.events
 import raven.processors
+from raven._core.options import UnknownOptionWarning
 from raven.base import Client
 from raven.exceptions import ConfigurationError, InvalidDsn
 from raven.transport.base import Transport
 from raven.utils.testutils import InMemoryClient
-
-from raven._core.options import UnknownOptionWarning
 
 
 def values(event: Dict[str, Any]) -> List[Dict[str, Any]]:
@@ -142,9 +141,29 @@ def test_capture_message_with_params_keeps_the_template_and_serialized_params(
     assert event["sentry.interfaces.Message"] == {
         "message": "hello %s, you are %d",
         "params": ("'world'", "3"),
-        "formatted": None,
+        "formatted": "hello world, you are 3",  # 6.10 sent None and left it to the server
     }
-    assert event["message"] == "hello %s, you are %d"
+    assert event["message"] == "hello world, you are 3"
+
+
+def test_capture_message_without_params_is_sent_as_is(client: InMemoryClient) -> None:
+    client.captureMessage("100% done")
+
+    assert client.events[-1]["message"] == "100% done"
+    assert client.events[-1]["sentry.interfaces.Message"]["formatted"] is None
+
+
+@pytest.mark.parametrize(
+    ("message", "params"),
+    [("no placeholders", ("x",)), ("100% done for %s", ("x",)), ("%s and %s", ("one",))],
+)
+def test_capture_message_with_params_not_fitting_the_template_is_still_sent(
+    client: InMemoryClient, message: str, params: Any
+) -> None:
+    event_id = client.captureMessage(message, params=params)
+
+    assert event_id is not None
+    assert client.events[-1]["message"] == message
 
 
 def test_capture_message_formatted_text_becomes_the_message(client: InMemoryClient) -> None:
@@ -353,7 +372,9 @@ def test_a_client_without_a_dsn_is_disabled_and_captures_nothing() -> None:
 
 
 def test_a_client_with_a_dsn_is_enabled() -> None:
-    client = Client("https://public@sentry.example.com/1", install_sys_hook=False, hook_libraries=[])
+    client = Client(
+        "https://public@sentry.example.com/1", install_sys_hook=False, hook_libraries=[]
+    )
 
     assert client.is_enabled()
     assert client.remote.project == "1"
@@ -366,7 +387,9 @@ def test_sentry_dsn_environment_variable_is_used_without_a_dsn_argument(
     monkeypatch.setenv("SENTRY_DSN", "https://envkey@sentry.example.com/7")
 
     from_env = Client(install_sys_hook=False, hook_libraries=[])
-    explicit = Client("https://argkey@sentry.example.com/8", install_sys_hook=False, hook_libraries=[])
+    explicit = Client(
+        "https://argkey@sentry.example.com/8", install_sys_hook=False, hook_libraries=[]
+    )
 
     assert from_env.is_enabled()
     assert (from_env.remote.public_key, from_env.remote.project) == ("envkey", "7")
@@ -414,7 +437,11 @@ def test_invalid_dsn_is_a_configuration_error_and_a_value_error() -> None:
 
 def test_invalid_dsn_message_does_not_reveal_the_secret_key() -> None:
     with pytest.raises(InvalidDsn) as info:
-        Client("https://public:s3cr3t@sentry.example.com:bad/1", install_sys_hook=False, hook_libraries=[])
+        Client(
+            "https://public:s3cr3t@sentry.example.com:bad/1",
+            install_sys_hook=False,
+            hook_libraries=[],
+        )
 
     assert "s3cr3t" not in str(info.value)
 
@@ -855,9 +882,8 @@ def test_capture_exceptions_returns_the_function_result(client: InMemoryClient) 
 def test_capture_exceptions_as_a_context_manager_captures_once_and_reraises(
     client: InMemoryClient,
 ) -> None:
-    with pytest.raises(OSError, match="disk"):
-        with client.capture_exceptions():
-            raise OSError("disk")
+    with pytest.raises(OSError, match="disk"), client.capture_exceptions():
+        raise OSError("disk")
 
     assert len(client.events) == 1
     assert values(client.events[0])[-1]["value"] == "disk"
@@ -866,9 +892,10 @@ def test_capture_exceptions_as_a_context_manager_captures_once_and_reraises(
 def test_capture_exceptions_passes_its_keyword_arguments_to_the_capture(
     client: InMemoryClient,
 ) -> None:
-    with pytest.raises(ValueError):
-        with client.capture_exceptions(tags={"section": "billing"}, level="warning"):
-            raise ValueError("x")
+    capturing = client.capture_exceptions(tags={"section": "billing"}, level="warning")
+
+    with pytest.raises(ValueError), capturing:
+        raise ValueError("x")
 
     assert client.events[-1]["tags"]["section"] == "billing"
     assert client.events[-1]["level"] == "warning"
@@ -1146,7 +1173,7 @@ def test_chained_exceptions_are_sent_oldest_first_and_the_caught_one_last(
             except KeyError as e:
                 raise ValueError("explicit cause") from e
         except ValueError:
-            raise RuntimeError("implicit context")  # noqa: B904
+            raise RuntimeError("implicit context")
     except RuntimeError:
         client.captureException()
 
@@ -1197,7 +1224,10 @@ def test_an_exception_group_sends_its_members_linked_to_the_group(
     assert group["mechanism"]["is_exception_group"] is True
     assert group["mechanism"]["exception_id"] == 0
     assert "parent_id" not in group["mechanism"]
-    assert sorted((m["type"], m["value"]) for m in members) == [("TypeError", "b"), ("ValueError", "a")]
+    assert sorted((m["type"], m["value"]) for m in members) == [
+        ("TypeError", "b"),
+        ("ValueError", "a"),
+    ]
     for member in members:
         assert member["mechanism"]["parent_id"] == 0
         assert member["mechanism"]["source"] in ("exceptions[0]", "exceptions[1]")
@@ -1226,7 +1256,7 @@ def test_nested_exception_groups_link_each_member_to_its_own_group(
 
 def test_frames_with_traceback_hide_are_left_out(client: InMemoryClient) -> None:
     def hidden_helper() -> None:
-        __traceback_hide__ = True  # noqa: F841
+        __traceback_hide__ = True
         raise ValueError("from a hidden frame")
 
     def visible_caller() -> None:
@@ -1276,8 +1306,21 @@ def test_the_event_has_the_standard_top_level_keys(make_client: Any) -> None:
     client.captureMessage("m")
 
     event = client.events[-1]
-    for key in ("event_id", "timestamp", "level", "message", "platform", "sdk", "server_name",
-                "modules", "tags", "extra", "repos", "time_spent", "project"):
+    for key in (
+        "event_id",
+        "timestamp",
+        "level",
+        "message",
+        "platform",
+        "sdk",
+        "server_name",
+        "modules",
+        "tags",
+        "extra",
+        "repos",
+        "time_spent",
+        "project",
+    ):
         assert key in event, key
     assert event["platform"] == "python"
     assert event["sdk"] == {"name": "raven-python", "version": raven.VERSION}

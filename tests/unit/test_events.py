@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from raven.events import BaseEvent, Exception as ExceptionEvent, Message, Query
+from raven.events import BaseEvent, Message, Query
+from raven.events import Exception as ExceptionEvent
 from raven.utils.testutils import InMemoryClient
 
 
@@ -29,7 +30,11 @@ def test_exception_event_shape(client: InMemoryClient) -> None:
     assert result["level"] == logging.ERROR
     (value,) = result["exception"]["values"]
     assert set(value) == {"type", "value", "module", "stacktrace"}
-    assert (value["type"], value["value"], value["module"]) == ("ValueError", "bad value", "builtins")
+    assert (value["type"], value["value"], value["module"]) == (
+        "ValueError",
+        "bad value",
+        "builtins",
+    )
     assert value["stacktrace"]["frames"][-1]["function"] == "exc_info_of"
 
 
@@ -139,8 +144,17 @@ def test_message_event_shape(client: InMemoryClient) -> None:
         "sentry.interfaces.Message": {
             "message": "hello %s",
             "params": ("'world'",),
-            "formatted": None,
+            "formatted": "hello world",  # formatted with the raw params (6.10: None)
         },
+        "message": "hello world",
+    }
+
+
+def test_message_event_without_params_has_no_formatted_text(client: InMemoryClient) -> None:
+    result = Message(client).capture(message="hello %s")
+
+    assert result == {
+        "sentry.interfaces.Message": {"message": "hello %s", "params": (), "formatted": None},
         "message": "hello %s",
     }
 
@@ -156,6 +170,7 @@ def test_message_params_may_be_a_mapping(client: InMemoryClient) -> None:
     result = Message(client).capture(message="hello %(name)s", params={"name": "ada"})
 
     assert result["sentry.interfaces.Message"]["params"] == {"'name'": "'ada'"}
+    assert result["message"] == "hello ada"
 
 
 def test_message_event_turns_non_text_messages_into_text(client: InMemoryClient) -> None:
@@ -169,6 +184,12 @@ def test_message_event_to_string_is_the_template(client: InMemoryClient) -> None
     event = Message(client)
 
     assert event.to_string(event.capture(message="hello %s", params=("x",))) == "hello %s"
+
+
+def test_message_event_formats_with_the_raw_params_not_their_repr(client: InMemoryClient) -> None:
+    result = Message(client).capture(message="%s items for %s", params=(3, "ada"))
+
+    assert result["message"] == "3 items for ada"
 
 
 # -- Query ------------------------------------------------------------------------------------

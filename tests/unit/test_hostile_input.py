@@ -11,9 +11,10 @@ logging). Each capture must return an event id, drop nothing, and the event must
 from __future__ import annotations
 
 import logging
+import math
 import os
 import re
-from typing import Any, Callable, Dict, Iterator
+from typing import Any, Callable, Dict, Iterator, Optional
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -25,10 +26,17 @@ from raven.utils.testutils import InMemoryClient
 
 EXAMPLES = int(os.environ.get("RAVEN_HYPOTHESIS_EXAMPLES", "300"))
 
+#: pytest-timeout's limit (300 s) fits the default run; 2000 examples build larger values
+property_timeout = pytest.mark.timeout(max(300, EXAMPLES // 2))
+
 hostile_settings = settings(
     max_examples=EXAMPLES,
     deadline=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.large_base_example],
+    suppress_health_check=[
+        HealthCheck.too_slow,
+        HealthCheck.data_too_large,
+        HealthCheck.large_base_example,
+    ],
 )
 
 
@@ -146,9 +154,10 @@ class FloatWithHostileRepr(float):
 
 
 # -- strategies -------------------------------------------------------------------------------
-
-#: built once: creating 10 MB per example would dominate the run time
-TEN_MEGABYTES = "x" * 10_000_000
+#
+# Huge values (10 MB strings, 1000-deep nesting, huge ints) and cycles are drawn as small markers
+# and made real inside the test (``materialize``): Hypothesis prints the drawn arguments of a
+# failing example, and printing the real objects would drown the report (or recurse too deep).
 
 
 def _nested(depth: int, make: Callable[[Any], Any]) -> Any:
@@ -158,8 +167,57 @@ def _nested(depth: int, make: Callable[[Any], Any]) -> Any:
     return value
 
 
-DEEP_LIST = _nested(1000, lambda inner: [inner])
-DEEP_DICT = _nested(1000, lambda inner: {"level": inner})
+#: built once: creating them per example would dominate the run time
+HUGE = {
+    "ten megabytes of text": "x" * 10_000_000,
+    "a megabyte of non-UTF-8 bytes": b"\xff" * 1_000_000,
+    "list nested 1000 deep": _nested(1000, lambda inner: [inner]),
+    "dict nested 1000 deep": _nested(1000, lambda inner: {"level": inner}),
+    "tuple nested 1000 deep": _nested(1000, lambda inner: (inner,)),
+    "int of 5000 digits": 10**5000,
+    "repr of 2 MB": ReprIsHuge(),
+}
+
+
+class Huge:
+    """Stands for ``HUGE[name]`` in drawn examples."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __repr__(self) -> str:
+        return "Huge(%r)" % self.name
+
+
+class Cycle:
+    """Stands for a container of ``kind`` holding ``items`` and, somewhere, itself."""
+
+    def __init__(self, kind: str, items: list) -> None:  # type: ignore[type-arg]
+        self.kind, self.items = kind, items
+
+    def __repr__(self) -> str:
+        try:
+            items = repr(self.items)
+        except Exception:  # the items are hostile: so is their repr
+            items = "[...%d hostile items...]" % len(self.items)
+        return "Cycle(%r, %s)" % (self.kind, items)
+
+
+class Make:
+    """Stands for ``MAKE[name](argument)``: Hypothesis prints str and float subclasses with an
+    unguarded repr(), so hostile ones are made only inside the test."""
+
+    def __init__(self, name: str, argument: Any) -> None:
+        self.name, self.argument = name, argument
+
+    def __repr__(self) -> str:
+        return "Make(%r, %r)" % (self.name, self.argument)
+
+
+MAKE: Dict[str, Callable[[Any], Any]] = {
+    "str subclass with hostile methods": lambda text: StrWithHostileMethods(text),
+    "float subclass with hostile repr": lambda number: FloatWithHostileRepr(number),
+}
 
 
 def self_referencing(kind: str, items: list) -> Any:  # type: ignore[type-arg]
@@ -169,7 +227,9 @@ def self_referencing(kind: str, items: list) -> Any:  # type: ignore[type-arg]
     elif kind == "dict":
         value = dict(enumerate(items))
         value["self"] = value
-        value["deeper"] = [1, {"back": value}]
+    elif kind == "nested dict":
+        value = dict(enumerate(items))
+        value["child"] = {"parent": value}
     else:
         holder: list = list(items)  # type: ignore[type-arg]
         value = (holder,)
@@ -177,14 +237,34 @@ def self_referencing(kind: str, items: list) -> Any:  # type: ignore[type-arg]
     return value
 
 
+def materialize(value: Any) -> Any:
+    """The drawn example with its markers replaced by the objects they stand for."""
+    kind = type(value)
+    if kind is Huge:
+        return HUGE[value.name]
+    if kind is Make:
+        return MAKE[value.name](value.argument)
+    if kind is Cycle:
+        return self_referencing(value.kind, [materialize(item) for item in value.items])
+    if kind is list:
+        return [materialize(item) for item in value]
+    if kind is tuple:
+        return tuple(materialize(item) for item in value)
+    if kind is dict:
+        return {key: materialize(item) for key, item in value.items()}
+    return value
+
+
+lone_surrogates = st.characters(min_codepoint=0xD800, max_codepoint=0xDFFF)
 texts = st.one_of(
     st.text(),
-    st.text(st.characters(min_codepoint=0xD800, max_codepoint=0xDFFF), min_size=1),  # lone surrogates
+    st.text(lone_surrogates, min_size=1),
     st.text().map(lambda s: s + "\udc80\ud800"),
     st.sampled_from(["", "%s", "%(missing)s", "%d", "\x00", "'", '"', "\\"]),
 )
-non_utf8_bytes = st.one_of(st.binary(), st.sampled_from([b"\xff\xfe\xfd", b"\xc3\x28", b"\x80" * 100]))
-huge_ints = st.integers(min_value=4400, max_value=6000).map(lambda digits: 10**digits)
+non_utf8_bytes = st.one_of(
+    st.binary(), st.sampled_from([b"\xff\xfe\xfd", b"\xc3\x28", b"\x80" * 100])
+)
 hostile_objects = st.one_of(
     st.builds(RaisesOnRepr),
     st.builds(RaisesOnStr),
@@ -197,12 +277,14 @@ hostile_objects = st.one_of(
     st.builds(AnswersEverything),
     st.builds(ReprIsNotText),
     st.builds(ReprRecurses),
-    st.builds(ReprIsHuge),
+    st.builds(Make, st.just("str subclass with hostile methods"), st.text(max_size=10)),
+    st.sampled_from([ValueError("an exception as a value"), object(), type, len, lambda: None]),
+)
+#: objects the JSON encoding of unserialized parts (user, request) still chokes on
+json_breakers = st.one_of(
+    st.builds(Make, st.just("float subclass with hostile repr"), st.floats()),
     st.builds(ListThatCannotIterate, st.lists(st.integers(), max_size=3)),
     st.builds(DictThatCannotList, st.dictionaries(st.text(max_size=3), st.integers(), max_size=3)),
-    st.builds(StrWithHostileMethods, st.text(max_size=10)),
-    st.builds(FloatWithHostileRepr, st.floats()),
-    st.sampled_from([ValueError("an exception as a value"), object(), type, len, lambda: None]),
 )
 hashable_keys = st.one_of(
     st.none(),
@@ -216,10 +298,32 @@ hashable_keys = st.one_of(
     st.tuples(st.integers(), texts),
     st.frozensets(st.integers(), max_size=3),
 )
+#: keys whose str() works (an extra/user key whose __str__ raises still drops the event: see
+#: test_an_extra_or_user_key_whose_str_raises_does_not_drop_the_event)
+safe_keys = hashable_keys.filter(lambda key: not isinstance(key, RaisesOnEverything))
 
 
-def hostile_values(huge: bool = True) -> st.SearchStrategy[Any]:
-    """Arbitrary nestings of hostile leaves, cycles included."""
+def _finite(key: Any) -> bool:
+    return not (isinstance(key, float) and not math.isfinite(key))
+
+
+#: set items for user and request: a NaN or infinity inside a set still breaks their encoding
+#: (test_user_data_json_cannot_take_does_not_stop_the_event_from_encoding)
+finite_safe_keys = safe_keys.filter(_finite)
+
+
+def hostile_values(
+    keys: st.SearchStrategy[Any] = hashable_keys,
+    set_items: Optional[st.SearchStrategy[Any]] = None,
+    huge_ints: bool = True,
+    cycles: bool = True,
+    broken: bool = True,
+    deep: bool = True,
+) -> st.SearchStrategy[Any]:
+    """Arbitrary nestings of hostile leaves; the flags leave out what still breaks a part."""
+    huge = [
+        name for name in HUGE if (huge_ints or "int" not in name) and (deep or "deep" not in name)
+    ]
     leaves = st.one_of(
         st.none(),
         st.booleans(),
@@ -228,27 +332,45 @@ def hostile_values(huge: bool = True) -> st.SearchStrategy[Any]:
         texts,
         non_utf8_bytes,
         hostile_objects,
-        st.sampled_from([TEN_MEGABYTES, DEEP_LIST, DEEP_DICT]),
-        *([huge_ints] if huge else []),
+        *([json_breakers] if broken else []),
+        st.sampled_from(huge).map(Huge),
     )
 
     def containers(children: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
-        return st.one_of(
+        kinds = [
             st.lists(children, max_size=5),
             st.tuples(children, children),
-            st.dictionaries(hashable_keys, children, max_size=5),
-            st.frozensets(hashable_keys, max_size=3),
-            st.builds(self_referencing, st.sampled_from(["list", "dict", "tuple"]), st.lists(children, max_size=3)),
-        )
+            st.dictionaries(keys, children, max_size=5),
+            st.frozensets(keys if set_items is None else set_items, max_size=3),
+        ]
+        if cycles:
+            kinds.append(
+                st.builds(
+                    Cycle,
+                    st.sampled_from(["list", "dict", "nested dict", "tuple"]),
+                    st.lists(children, max_size=3),
+                )
+            )
+        return st.one_of(*kinds)
 
     return st.recursive(leaves, containers, max_leaves=12)
 
 
 values = hostile_values()
-#: for the parts raven sends without serializing them (user, request, breadcrumb data): huge ints
-#: are left out here because they still break the encoding there, see
-#: test_a_huge_int_in_raw_event_data_does_not_stop_the_event_from_encoding below
-raw_values = hostile_values(huge=False)
+#: extra, user and request are scrubbed before they are serialized; until the bugs pinned at the
+#: end of this module are fixed, their strategies leave out: keys whose __str__ raises; for extra
+#: and user, containers referring to themselves (the fast scrubber does not cut cycles); for user
+#: and request, huge ints and other objects the JSON encoding of unserialized parts cannot take;
+#: for request, 1000-deep nesting (varmap recurses).
+extra_values = hostile_values(keys=safe_keys, cycles=False)
+user_values = hostile_values(
+    keys=safe_keys, set_items=finite_safe_keys, huge_ints=False, cycles=False, broken=False
+)
+request_values = hostile_values(
+    keys=safe_keys, set_items=finite_safe_keys, huge_ints=False, broken=False, deep=False
+)
+#: breadcrumb data is made plain (cycles cut) before it is scrubbed; huge ints still break it
+crumb_values = hostile_values(huge_ints=False)
 
 
 # -- checks -----------------------------------------------------------------------------------
@@ -278,33 +400,48 @@ def assert_sent_and_encodable(client: InMemoryClient, event_id: Any) -> Dict[str
 
 
 @pytest.fixture
-def silent_logger() -> Iterator[logging.Logger]:
-    logger = logging.getLogger("app.hostile")
-    handler = logging.NullHandler()
-    saved = (logger.level, logger.propagate)
-    logger.setLevel(logging.DEBUG)
+def silent_logger() -> logging.Logger:
+    """A logger with a do-nothing handler, made outside logging's registry.
+
+    pytest attaches its log capture to registered loggers, and its handler raises when a
+    record's message cannot be formatted: the hostile messages here are about raven, not pytest.
+    """
+    logger = logging.Logger("app.hostile", logging.DEBUG)
     logger.propagate = False
-    logger.addHandler(handler)
-    yield logger
-    logger.removeHandler(handler)
-    logger.setLevel(saved[0])
-    logger.propagate = saved[1]
+    logger.addHandler(logging.NullHandler())
+    return logger
 
 
 # -- properties -------------------------------------------------------------------------------
 
 
-def test_hostile_extra_and_tags(hostile_client: InMemoryClient) -> None:
+@property_timeout
+def test_hostile_extra(hostile_client: InMemoryClient) -> None:
     @hostile_settings
-    @given(value=values, key=hashable_keys)
-    def check(value: Any, key: Any) -> None:
+    @given(drawn=extra_values, key=safe_keys)
+    def check(drawn: Any, key: Any) -> None:
+        value = materialize(drawn)
         start_example(hostile_client)
         hostile_client.extra_context({"from_context": value})
+
+        event_id = hostile_client.captureMessage("m", extra={"value": value, key: value})
+
+        decoded = assert_sent_and_encodable(hostile_client, event_id)
+        assert "from_context" in decoded["extra"]
+
+    check()
+
+
+@property_timeout
+def test_hostile_tags(hostile_client: InMemoryClient) -> None:
+    @hostile_settings
+    @given(drawn=values, key=hashable_keys)
+    def check(drawn: Any, key: Any) -> None:
+        value = materialize(drawn)
+        start_example(hostile_client)
         hostile_client.tags_context({"from_context": value})
 
-        event_id = hostile_client.captureMessage(
-            "m", extra={"value": value, key: value}, tags={"tag": value, key: value}
-        )
+        event_id = hostile_client.captureMessage("m", tags={"tag": value, key: value})
 
         decoded = assert_sent_and_encodable(hostile_client, event_id)
         assert all(isinstance(v, str) for v in decoded["tags"].values())
@@ -312,12 +449,29 @@ def test_hostile_extra_and_tags(hostile_client: InMemoryClient) -> None:
     check()
 
 
-def test_hostile_user_and_request(hostile_client: InMemoryClient) -> None:
+@property_timeout
+def test_hostile_user(hostile_client: InMemoryClient) -> None:
     @hostile_settings
-    @given(value=raw_values, key=hashable_keys)
-    def check(value: Any, key: Any) -> None:
+    @given(drawn=user_values, key=safe_keys)
+    def check(drawn: Any, key: Any) -> None:
+        value = materialize(drawn)
         start_example(hostile_client)
-        hostile_client.user_context({"id": value, key: value})
+        hostile_client.user_context({"id": "u-1", "data": value, key: value})
+
+        event_id = hostile_client.captureMessage("m")
+
+        assert_sent_and_encodable(hostile_client, event_id)
+
+    check()
+
+
+@property_timeout
+def test_hostile_request(hostile_client: InMemoryClient) -> None:
+    @hostile_settings
+    @given(drawn=request_values, key=safe_keys)
+    def check(drawn: Any, key: Any) -> None:
+        value = materialize(drawn)
+        start_example(hostile_client)
         hostile_client.http_context(
             {
                 "url": "http://example.com/",
@@ -342,10 +496,12 @@ def holds_in_a_local(value: Any) -> None:
     raise ValueError(value)
 
 
+@property_timeout
 def test_hostile_frame_locals_and_exception_arguments(hostile_client: InMemoryClient) -> None:
     @hostile_settings
-    @given(value=values)
-    def check(value: Any) -> None:
+    @given(drawn=values)
+    def check(drawn: Any) -> None:
+        value = materialize(drawn)
         start_example(hostile_client)
         try:
             holds_in_a_local(value)
@@ -360,32 +516,105 @@ def test_hostile_frame_locals_and_exception_arguments(hostile_client: InMemoryCl
     check()
 
 
-def test_hostile_messages_and_params(hostile_client: InMemoryClient) -> None:
+@property_timeout
+def test_hostile_messages(hostile_client: InMemoryClient) -> None:
     @hostile_settings
-    @given(value=values, params=st.lists(values, max_size=3))
-    def check(value: Any, params: Any) -> None:
+    @given(drawn=values)
+    def check(drawn: Any) -> None:
+        value = materialize(drawn)
         start_example(hostile_client)
 
-        event_id = hostile_client.captureMessage(value, params=tuple(params))
+        event_id = hostile_client.captureMessage(value)
 
         decoded = assert_sent_and_encodable(hostile_client, event_id)
-        assert isinstance(decoded["message"], str)
+        assert isinstance(decoded["logentry"]["message"], str)
 
     check()
 
 
-def test_hostile_breadcrumbs(hostile_client: InMemoryClient, silent_logger: logging.Logger) -> None:
+@property_timeout
+def test_hostile_message_params(hostile_client: InMemoryClient) -> None:
+    """``formatted`` is given: formatting hostile params is pinned by a known failure below."""
+
     @hostile_settings
-    @given(value=raw_values, key=hashable_keys, text=texts)
-    def check(value: Any, key: Any, text: str) -> None:
+    @given(drawn=st.lists(values, min_size=1, max_size=3), template=texts, formatted=texts)
+    def check(drawn: Any, template: str, formatted: str) -> None:
+        params = tuple(materialize(drawn))
         start_example(hostile_client)
-        breadcrumbs.record(message=value, category=value, level=value, data={"value": value, key: value})
-        breadcrumbs.record(message=text, data={"value": value})
-        hostile_client.captureBreadcrumb(message=value, data={"value": value, key: value})
-        silent_logger.warning(value)
-        silent_logger.warning("%s and %r", value, value)
-        silent_logger.warning("mapping %(value)s", {"value": value})
-        silent_logger.warning(text, extra={"value": value})
+
+        event_id = hostile_client.captureMessage(template, params=params, formatted=formatted)
+
+        assert_sent_and_encodable(hostile_client, event_id)
+
+    check()
+
+
+def record_directly(
+    client: InMemoryClient, logger: logging.Logger, value: Any, key: Any, text: str
+) -> None:
+    breadcrumbs.record(
+        message=value, category=value, level=value, data={"value": value, key: value}
+    )
+    breadcrumbs.record(message=text, data={"value": value})
+
+
+def record_through_the_client(
+    client: InMemoryClient, logger: logging.Logger, value: Any, key: Any, text: str
+) -> None:
+    client.captureBreadcrumb(message=value, data={"value": value, key: value})
+
+
+def log_as_the_message(
+    client: InMemoryClient, logger: logging.Logger, value: Any, key: Any, text: str
+) -> None:
+    logger.warning(value)
+
+
+def log_as_arguments(
+    client: InMemoryClient, logger: logging.Logger, value: Any, key: Any, text: str
+) -> None:
+    logger.warning("%s and %r", value, value)
+    logger.warning(text, value)  # the template may not fit
+
+
+def log_as_a_mapping_argument(
+    client: InMemoryClient, logger: logging.Logger, value: Any, key: Any, text: str
+) -> None:
+    logger.warning("mapping %(value)s", {"value": value, key: value})
+
+
+def log_as_extra(
+    client: InMemoryClient, logger: logging.Logger, value: Any, key: Any, text: str
+) -> None:
+    logger.warning(text, extra={"value": value})
+
+
+RECORDING_WAYS = [
+    record_directly,
+    record_through_the_client,
+    log_as_the_message,
+    log_as_arguments,
+    log_as_a_mapping_argument,
+    log_as_extra,
+]
+
+
+@property_timeout
+def test_hostile_breadcrumbs(hostile_client: InMemoryClient, silent_logger: logging.Logger) -> None:
+    """Each example records its value one to three ways (all six on every value is too slow)."""
+
+    @hostile_settings
+    @given(
+        drawn=crumb_values,
+        key=hashable_keys,
+        text=texts,
+        ways=st.lists(st.sampled_from(RECORDING_WAYS), min_size=1, max_size=3, unique=True),
+    )
+    def check(drawn: Any, key: Any, text: str, ways: Any) -> None:
+        value = materialize(drawn)
+        start_example(hostile_client)
+        for record_crumbs in ways:
+            record_crumbs(hostile_client, silent_logger, value, key, text)
 
         event_id = hostile_client.captureMessage("m")
 
@@ -395,7 +624,45 @@ def test_hostile_breadcrumbs(hostile_client: InMemoryClient, silent_logger: logg
     check()
 
 
+# -- regressions ------------------------------------------------------------------------------
+
+
+def test_a_message_param_that_cannot_be_formatted_still_sends_the_template(
+    hostile_client: InMemoryClient,
+) -> None:
+    event_id = hostile_client.captureMessage("value: %s", params=(RaisesOnStr(),))
+
+    decoded = assert_sent_and_encodable(hostile_client, event_id)
+    assert decoded["logentry"]["message"] == "value: %s"
+
+
 # -- known failures ---------------------------------------------------------------------------
+
+HANG_SCRIPT = """
+from raven.utils.testutils import InMemoryClient
+client = InMemoryClient(install_sys_hook=False, hook_libraries=[])
+looped = {"name": "node"}
+looped["parent"] = looped
+looped["children"] = [looped]
+assert client.captureMessage("m", %s) is not None
+"""
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="bug: the default scrubber's fast path walks extra/user without cycle detection "
+    "(only a depth cap of 50), so a dict referring to itself twice takes ~2**50 steps: the "
+    "capture hangs the calling thread (6.10's varmap cut cycles with '<...>')",
+)
+@pytest.mark.parametrize("where", ["extra={'tree': looped}", "data={'user': {'tree': looped}}"])
+def test_a_dict_referring_to_itself_twice_does_not_hang_the_capture(where: str) -> None:
+    import subprocess
+    import sys
+
+    try:
+        subprocess.run([sys.executable, "-c", HANG_SCRIPT % where], check=True, timeout=5)
+    except subprocess.TimeoutExpired:
+        pytest.fail("the capture did not finish within 5 seconds")
 
 
 @pytest.mark.xfail(
@@ -410,9 +677,11 @@ def test_a_huge_int_in_raw_event_data_does_not_stop_the_event_from_encoding(
 ) -> None:
     huge = 10**5000
     if part == "user":
-        event_id = hostile_client.captureMessage("m", data={"user": {"id": huge}})
+        event_id = hostile_client.captureMessage("m", data={"user": {"score": huge}})
     elif part == "request":
-        event_id = hostile_client.captureMessage("m", data={"request": {"url": "http://x/", "data": {"n": huge}}})
+        event_id = hostile_client.captureMessage(
+            "m", data={"request": {"url": "http://x/", "data": {"n": huge}}}
+        )
     elif part == "breadcrumb data":
         breadcrumbs.record(message="m", data={"n": huge})
         event_id = hostile_client.captureMessage("m")
@@ -424,8 +693,77 @@ def test_a_huge_int_in_raw_event_data_does_not_stop_the_event_from_encoding(
 
 @pytest.mark.xfail(
     strict=True,
+    reason="bug: raven.protocol.dumps catches only TypeError/ValueError/RecursionError and its "
+    "fallback (_json_safe) is not total (it does not enter sets), so user or request data "
+    "holding a container whose iteration raises, a non-finite float subclass whose repr raises, "
+    "or a set holding NaN/infinity makes encode() raise: a real client drops the event",
+)
+@pytest.mark.parametrize(
+    "value",
+    [
+        DictThatCannotList(a=1),
+        ListThatCannotIterate([1]),
+        FloatWithHostileRepr("nan"),
+        FloatWithHostileRepr("inf"),
+        frozenset([float("inf")]),
+        {float("nan")},
+    ],
+    ids=[
+        "dict-items-raise",
+        "list-iteration-raises",
+        "nan-repr-raises",
+        "inf-repr-raises",
+        "inf-in-a-frozenset",
+        "nan-in-a-set",
+    ],
+)
+def test_user_data_json_cannot_take_does_not_stop_the_event_from_encoding(
+    hostile_client: InMemoryClient, value: Any
+) -> None:
+    hostile_client.user_context({"id": "1", "data": value})
+
+    assert_sent_and_encodable(hostile_client, hostile_client.captureMessage("m"))
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="bug: raven.protocol.to_wire turns user['id'] into text with a bare str(), so an id "
+    "whose __str__ raises (or a huge int) makes encode() raise and a real client drops the event",
+)
+@pytest.mark.parametrize(
+    "user_id",
+    [RaisesOnStr(), ReprIsNotText(), 10**5000],
+    ids=["str-raises", "repr-not-text", "huge-int"],
+)
+def test_a_user_id_that_cannot_become_text_does_not_stop_the_event_from_encoding(
+    hostile_client: InMemoryClient, user_id: Any
+) -> None:
+    hostile_client.user_context({"id": user_id})
+
+    assert_sent_and_encodable(hostile_client, hostile_client.captureMessage("m"))
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="bug: a request body (dict/list subclass) whose iteration raises makes the default "
+    "scrubber (varmap in filter_http) raise, and the whole event is dropped as internal_error",
+)
+@pytest.mark.parametrize(
+    "body", [DictThatCannotList(a=1), ListThatCannotIterate([1])], ids=["dict", "list"]
+)
+@pytest.mark.logs_sentry_errors
+def test_a_request_body_that_cannot_be_iterated_does_not_drop_the_event(
+    hostile_client: InMemoryClient, body: Any
+) -> None:
+    hostile_client.http_context({"url": "http://example.com/", "data": body})
+
+    assert_sent_and_encodable(hostile_client, hostile_client.captureMessage("m"))
+
+
+@pytest.mark.xfail(
+    strict=True,
     reason="bug: breadcrumbs.record() raises into the application when the message's __bool__ "
-    "raises (the 'message, data or processor' check); captureBreadcrumb logs it as an internal error",
+    "raises (the 'message, data or processor' check)",
 )
 def test_recording_a_crumb_whose_message_cannot_be_truth_tested_does_not_raise(
     hostile_client: InMemoryClient,
@@ -441,12 +779,35 @@ def test_recording_a_crumb_whose_message_cannot_be_truth_tested_does_not_raise(
 
 @pytest.mark.xfail(
     strict=True,
-    reason="bug: an extra key whose __str__ raises makes the default scrubber raise, and the "
-    "whole event is dropped as internal_error",
+    reason="bug: an extra or user key whose __str__ raises makes the default scrubber "
+    "(_key_matches) raise, and the whole event is dropped as internal_error",
 )
-def test_an_extra_key_whose_str_raises_does_not_drop_the_event(hostile_client: InMemoryClient) -> None:
+@pytest.mark.parametrize("part", ["extra", "user"])
+@pytest.mark.logs_sentry_errors
+def test_an_extra_or_user_key_whose_str_raises_does_not_drop_the_event(
+    hostile_client: InMemoryClient, part: str
+) -> None:
     key = RaisesOnEverything()
-
-    event_id = hostile_client.captureMessage("m", extra={"nested": {key: "value"}})
+    if part == "extra":
+        event_id = hostile_client.captureMessage("m", extra={"nested": {key: "value"}})
+    else:
+        event_id = hostile_client.captureMessage("m", data={"user": {"id": "1", key: "value"}})
 
     assert_sent_and_encodable(hostile_client, event_id)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="bug: a value nested ~1000 deep in request data/headers/cookies/env makes the default "
+    "scrubber (varmap in filter_http, no depth limit) raise RecursionError, and the whole event "
+    "is dropped as internal_error",
+)
+@pytest.mark.parametrize("field", ["data", "headers", "cookies", "env"])
+@pytest.mark.logs_sentry_errors
+def test_a_deeply_nested_request_field_does_not_drop_the_event(
+    hostile_client: InMemoryClient, field: str
+) -> None:
+    deep = HUGE["list nested 1000 deep"]
+    hostile_client.http_context({"url": "http://example.com/", field: {"value": deep}})
+
+    assert_sent_and_encodable(hostile_client, hostile_client.captureMessage("m"))

@@ -1,4 +1,4 @@
-"""Processors: secrets are masked in every part of an event, and 6.10-style subclasses still work."""
+"""Processors: secrets are masked in every part of an event; 6.10-style subclasses still work."""
 
 from __future__ import annotations
 
@@ -147,7 +147,9 @@ def test_request_env_is_masked(client: InMemoryClient) -> None:
 
 
 def test_nested_extra_is_masked(client: InMemoryClient) -> None:
-    client.captureMessage("m", extra={"config": {"db": {"passwd": "x", "port": 5432}}, "secret": "s"})
+    client.captureMessage(
+        "m", extra={"config": {"db": {"passwd": "x", "port": 5432}}, "secret": "s"}
+    )
 
     extra = client.events[-1]["extra"]
     assert extra["secret"] == "'%s'" % MASK
@@ -190,7 +192,13 @@ def test_bytes_keys_are_matched_too(client: InMemoryClient) -> None:
 
 @pytest.mark.parametrize(
     "number",
-    ["4242424242424242", "4242 4242 4242 4242", "4242-4242-4242-4242", "378282246310005", "4111111111111111"],
+    [
+        "4242424242424242",
+        "4242 4242 4242 4242",
+        "4242-4242-4242-4242",
+        "378282246310005",
+        "4111111111111111",
+    ],
 )
 def test_luhn_valid_card_numbers_are_masked_wherever_they_are(
     client: InMemoryClient, number: str
@@ -233,7 +241,7 @@ def test_bearer_tokens_in_text_are_masked(client: InMemoryClient) -> None:
 
 
 def test_pem_private_keys_are_masked(client: InMemoryClient) -> None:
-    pem = (  # noqa: F841
+    pem = (
         "-----BEGIN RSA PRIVATE KEY-----\nMIIEpAIBAAKCAQEA0Z3VS5JJcds3xfn\n"
         "-----END RSA PRIVATE KEY-----"
     )
@@ -245,7 +253,7 @@ def test_pem_private_keys_are_masked(client: InMemoryClient) -> None:
 
 
 def test_ordinary_text_is_left_alone(client: InMemoryClient) -> None:
-    note = "nothing secret in here, just a sentence of reasonable length"  # noqa: F841
+    note = "nothing secret in here, just a sentence of reasonable length"
 
     client.captureMessage("an ordinary message of some length", stack=True)
 
@@ -262,7 +270,7 @@ def test_sanitize_keys_masks_configured_key_substrings_case_insensitively(make_c
         sanitize_keys=["Card_Token", "ssn"],
     )
     user_ssn = "123-45-6789"  # noqa: F841
-    CARD_TOKEN = "tok_1"  # noqa: F841, N806
+    CARD_TOKEN = "tok_1"  # noqa: F841
     password = "not configured, so not masked"  # noqa: F841
 
     client.captureMessage(
@@ -300,8 +308,16 @@ def test_fields_is_a_deprecated_alias_of_keys(client: InMemoryClient) -> None:
         fields = processor.FIELDS
 
     assert set(fields) == set(processor.KEYS)
-    assert {"password", "secret", "passwd", "authorization", "api_key", "apikey", "sentry_dsn",
-            "access_token"} <= set(processor.KEYS)
+    assert {
+        "password",
+        "secret",
+        "passwd",
+        "authorization",
+        "api_key",
+        "apikey",
+        "sentry_dsn",
+        "access_token",
+    } <= set(processor.KEYS)
 
 
 # -- the other built-in processors ------------------------------------------------------------
@@ -399,7 +415,9 @@ def test_a_scrubber_subclass_overriding_sanitize_is_honoured_everywhere(make_cli
         raise ValueError("x")
     except ValueError:
         client.captureException(extra={"colour": "red"})
-    client.captureMessage("m", stack=True, data={"request": {"url": "http://x/", "data": {"colour": "green"}}})
+    client.captureMessage(
+        "m", stack=True, data={"request": {"url": "http://x/", "data": {"colour": "green"}}}
+    )
 
     exception_event, message_event = client.events
     for event in (exception_event, message_event):

@@ -173,11 +173,6 @@ def test_an_object_with_sentry_is_replaced_by_its_transformed_result() -> None:
     assert transform(Model()) == {"'id'": "5"}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: a class defining __sentry__ is serialized as \"<class 'type'>\" (the walker "
-    "calls the unbound __sentry__ on the class, which raises); 6.10 gave repr(cls)",
-)
 def test_sentry_on_a_class_itself_is_not_called() -> None:
     class Model:
         def __sentry__(self) -> Any:
@@ -189,7 +184,9 @@ def test_sentry_on_a_class_itself_is_not_called() -> None:
 def test_a_function_names_itself_and_its_module() -> None:
     result = transform(module_function)
 
-    assert re.fullmatch(r"<function module_function from %s at 0x[0-9a-f]+>" % re.escape(__name__), result)
+    assert re.fullmatch(
+        r"<function module_function from %s at 0x[0-9a-f]+>" % re.escape(__name__), result
+    )
 
 
 def test_builtin_functions_and_classes_become_their_repr() -> None:
@@ -270,7 +267,9 @@ class BrokenItems(dict):  # type: ignore[type-arg]
         raise RuntimeError("no items")
 
 
-@pytest.mark.parametrize("value", [BrokenRepr(), BrokenSentry(), BrokenIteration([1]), BrokenItems(a=1)])
+@pytest.mark.parametrize(
+    "value", [BrokenRepr(), BrokenSentry(), BrokenIteration([1]), BrokenItems(a=1)]
+)
 def test_an_object_that_raises_while_serialized_becomes_the_name_of_its_type(value: Any) -> None:
     assert transform(value) == str(type(value))
 

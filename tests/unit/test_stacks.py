@@ -66,8 +66,13 @@ def test_a_frame_carries_location_source_context_and_locals() -> None:
     assert frame["module"] == __name__
     assert frame["function"] == "fails_with_locals"
     assert frame["lineno"] == fails_with_locals.__code__.co_firstlineno + 3
-    assert frame["context_line"] == '    raise ValueError("x")  # line used by the context assertions'
-    assert frame["pre_context"][-2:] == ["    number = 7  # noqa: F841", '    text = "seven"  # noqa: F841']
+    assert (
+        frame["context_line"] == '    raise ValueError("x")  # line used by the context assertions'
+    )
+    assert frame["pre_context"][-2:] == [
+        "    number = 7  # noqa: F841",
+        '    text = "seven"  # noqa: F841',
+    ]
     assert len(frame["pre_context"]) == 5
     assert len(frame["post_context"]) == 5
     assert frame["vars"] == {"number": "7", "text": "'seven'"}
@@ -83,7 +88,9 @@ def test_the_filename_is_relative_to_the_directory_holding_the_top_level_package
     def explode(key: Any, value: Any) -> Any:
         raise KeyError("from inside raven")
 
-    frames = get_stack_info(iter_traceback_frames(traceback_of(varmap, explode, {"a": 1})))["frames"]
+    frames = get_stack_info(iter_traceback_frames(traceback_of(varmap, explode, {"a": 1})))[
+        "frames"
+    ]
 
     raven_frame = next(f for f in frames if f["module"] == "raven.utils")
     assert raven_frame["filename"] == os.path.join("raven", "utils", "__init__.py")
@@ -113,15 +120,17 @@ def test_frame_objects_and_frame_lineno_pairs_are_both_accepted() -> None:
     from_object = get_stack_info([frame])["frames"]
     from_pair = get_stack_info([(frame, 42)])["frames"]
 
-    assert from_object[0]["function"] == from_pair[0]["function"] == (
-        "test_frame_objects_and_frame_lineno_pairs_are_both_accepted"
+    assert (
+        from_object[0]["function"]
+        == from_pair[0]["function"]
+        == ("test_frame_objects_and_frame_lineno_pairs_are_both_accepted")
     )
     assert from_pair[0]["lineno"] == 42
 
 
 def test_frames_with_traceback_hide_are_dropped() -> None:
     def hidden() -> None:
-        __traceback_hide__ = True  # noqa: F841
+        __traceback_hide__ = True
         fails_with_locals()
 
     frames = get_stack_info(iter_traceback_frames(traceback_of(hidden)))["frames"]
@@ -131,7 +140,7 @@ def test_frames_with_traceback_hide_are_dropped() -> None:
 
 def test_a_frame_with_a_false_traceback_hide_is_kept() -> None:
     def not_hidden() -> None:
-        __traceback_hide__ = False  # noqa: F841
+        __traceback_hide__ = False
         fails_with_locals()
 
     frames = get_stack_info(iter_traceback_frames(traceback_of(not_hidden)))["frames"]
@@ -174,7 +183,12 @@ def test_source_context_lines_are_cut_to_512_characters() -> None:
 
     import linecache
 
-    linecache.cache["<long-line-test>"] = (len(source), None, source.splitlines(True), "<long-line-test>")
+    linecache.cache["<long-line-test>"] = (
+        len(source),
+        None,
+        source.splitlines(True),
+        "<long-line-test>",
+    )
     try:
         traceback = traceback_of(exec, code, {"__name__": "long_line_module"})
         frame = get_stack_info(iter_traceback_frames(traceback))["frames"][-1]
@@ -211,7 +225,9 @@ class SourceLoader:
 def test_lines_come_from_the_loader_when_the_file_does_not_exist() -> None:
     loader = SourceLoader("zipped.module", "one\ntwo\nthree\nfour\nfive\n")
 
-    lines = get_lines_from_file("/not/on/disk/zipped.py", 2, 1, loader=loader, module_name="zipped.module")
+    lines = get_lines_from_file(
+        "/not/on/disk/zipped.py", 2, 1, loader=loader, module_name="zipped.module"
+    )
 
     assert lines == (["two"], "three", ["four"])
 
@@ -279,7 +295,10 @@ def test_iter_stack_frames_defaults_to_the_callers_stack_outermost_first() -> No
     frames = inner()
 
     names = [frame.f_code.co_name for frame, _ in frames]
-    assert names[-2:] == ["test_iter_stack_frames_defaults_to_the_callers_stack_outermost_first", "inner"]
+    assert names[-2:] == [
+        "test_iter_stack_frames_defaults_to_the_callers_stack_outermost_first",
+        "inner",
+    ]
     assert frames[-1][1] == inner.__code__.co_firstlineno + 1
 
 
@@ -303,7 +322,14 @@ def test_iter_traceback_frames_gives_frame_and_line_outermost_first() -> None:
 
 def frame_dicts(count: int, in_app: Any = None) -> List[Dict[str, Any]]:
     return [
-        {"n": i, "in_app": in_app, "vars": {}, "pre_context": [], "context_line": "x", "post_context": []}
+        {
+            "n": i,
+            "in_app": in_app,
+            "vars": {},
+            "pre_context": [],
+            "context_line": "x",
+            "post_context": [],
+        }
         for i in range(count)
     ]
 
