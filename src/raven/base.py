@@ -614,7 +614,12 @@ class Client:
             for k, v in data["tags"].items()
         }
         walk = self._walker.top
-        data["extra"] = {k: walk(v) for k, v in data["extra"].items()}
+        extra_data = data["extra"]
+        try:
+            items = list(extra_data.items())
+        except Exception:  # a hostile mapping, or a processor that returned a non-dict
+            items = [("extra", extra_data)]
+        data["extra"] = {k: walk(v) for k, v in items}
 
         data.setdefault("project", self.remote.project)
         data.setdefault("timestamp", date or _utcnow())

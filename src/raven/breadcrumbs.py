@@ -65,7 +65,13 @@ def event_payload_considered_equal(a: Dict[str, Any], b: Dict[str, Any]) -> bool
 
 def _format(result: Dict[str, Any], message_max_length: int) -> Dict[str, Any]:
     message = result.get("message")
-    result["message"] = to_unicode(message)[:message_max_length] if message else None
+    if type(message) is str:  # cut first: a 10 MB message costs nothing to cut
+        result["message"] = message[:message_max_length] or None
+    else:
+        try:
+            result["message"] = to_unicode(message)[:message_max_length] if message else None
+        except Exception:
+            result["message"] = to_unicode(type(message))
     category = result.get("category")
     result["category"] = to_unicode(category)[:CATEGORY_MAX_LENGTH] if category else None
     level = result.get("level")
@@ -131,7 +137,11 @@ class BreadcrumbBuffer:
         type: Optional[str] = None,
         processor: Optional[Callable[[Dict[str, Any]], Any]] = None,
     ) -> None:
-        if not (message or data or processor):
+        try:
+            given = bool(message or data or processor)
+        except Exception:  # a value whose truth cannot be told is still a value
+            given = True
+        if not given:
             raise ValueError("You must pass either `message`, `data`, or `processor`")
         if timestamp is None:
             timestamp = time()

@@ -158,7 +158,10 @@ class SanitizeKeysProcessor(Processor):
     def _key_matches(self, item: Any) -> bool:
         hit = self._key_cache.get(item)
         if hit is None:
-            text = item.decode("utf-8", "replace") if isinstance(item, bytes) else str(item)
+            try:
+                text = item.decode("utf-8", "replace") if isinstance(item, bytes) else str(item)
+            except Exception:  # a key whose __str__ raises names nothing we know
+                return False
             text = text.lower()
             hit = any(key in text for key in self.sanitize_keys)
             if len(self._key_cache) > 10000:
@@ -225,23 +228,41 @@ class SanitizeKeysProcessor(Processor):
         mask = self.MASK
         scrub_text = self.scrub_text if isinstance(self, SanitizePasswordsProcessor) else None
 
-        def scrub(value: Any, depth: int = 0) -> Any:
+        def scrub(value: Any, depth: int = 0, path: Any = None) -> Any:
             t = type(value)
             if t is str:
                 return scrub_text(value) if scrub_text is not None and len(value) >= 13 else value
-            if t is dict and depth < 50:
-                out: Dict[Any, Any] = {}
-                for k, v in value.items():
-                    if v is None:
-                        out[k] = None
-                    elif k and key_matches(k):
-                        out[k] = mask
-                    else:
-                        out[k] = scrub(v, depth + 1)
+            if depth < 50 and (
+                t is dict
+                or t is list
+                or t is tuple
+                or isinstance(value, (dict, list))
+                or (isinstance(value, tuple) and not hasattr(value, "_fields"))
+            ):
+                # like varmap: a container met again on its own path is a cycle
+                if path is None:
+                    path = set()
+                vid = id(value)
+                if vid in path:
+                    return "<...>"
+                path.add(vid)
+                if isinstance(value, dict):
+                    out: Any = {}
+                    for k, v in value.items():
+                        if v is None:
+                            out[k] = None
+                        elif k and key_matches(k):
+                            out[k] = mask
+                        else:
+                            out[k] = scrub(v, depth + 1, path)
+                else:
+                    # short strings inline: they can hold no card number, token or key
+                    out = [
+                        v if type(v) is str and len(v) < 13 else scrub(v, depth + 1, path)
+                        for v in value
+                    ]
+                path.discard(vid)
                 return out
-            if (t is list or t is tuple) and depth < 50:
-                # short strings inline: they can hold no card number, token or key
-                return [v if type(v) is str and len(v) < 13 else scrub(v, depth + 1) for v in value]
             return value
 
         self._fast = scrub
@@ -251,29 +272,52 @@ class SanitizeKeysProcessor(Processor):
         for n in ("data", "cookies", "headers", "env", "query_string"):
             if n not in data:
                 continue
-            value = data[n]
-            if isinstance(value, bytes):
-                value = value.decode("utf-8", "replace")
-            if isinstance(value, str) and "=" in value:
-                # a query string, form body or cookie header
-                data[n] = self._sanitize_keyvals(value, ";" if n == "cookies" else "&")
-            else:
-                value = varmap(self.sanitize, value)
-                if n == "headers" and isinstance(value, dict):
-                    for name in list(value):
-                        if (
-                            isinstance(name, str)
-                            and name.lower() == "cookie"
-                            and isinstance(value[name], str)
-                        ):
-                            value[name] = self._sanitize_keyvals(value[name], ";")
-                data[n] = value
+            try:
+                self._filter_http_field(data, n)
+            except Exception:
+                # a field we cannot walk (too deep, iteration raises) is not sent as it was
+                data[n] = "<%s: could not be scrubbed>" % type(data[n]).__name__
+
+    def _filter_http_field(self, data: Dict[str, Any], n: str) -> None:
+        value = data[n]
+        if isinstance(value, bytes):
+            value = value.decode("utf-8", "replace")
+        if isinstance(value, str) and "=" in value:
+            # a query string, form body or cookie header
+            data[n] = self._sanitize_keyvals(value, ";" if n == "cookies" else "&")
+        else:
+            value = varmap(self.sanitize, value)
+            if n == "headers" and isinstance(value, dict):
+                for name in list(value):
+                    if (
+                        isinstance(name, str)
+                        and name.lower() == "cookie"
+                        and isinstance(value[name], str)
+                    ):
+                        value[name] = self._sanitize_keyvals(value[name], ";")
+            data[n] = value
 
     def _scrub_tree(self, data: Any) -> Any:
+        self.sanitize_keys  # noqa: B018  (a missing setting is a configuration error: raise it)
         fast = self._fast_scrubber()
-        if fast is not None:
-            return fast(data)
-        return varmap(self.sanitize, data)
+
+        def one(value: Any) -> Any:
+            try:
+                return fast(value) if fast is not None else varmap(self.sanitize, value)
+            except Exception:
+                # data we cannot walk (iteration raises, too deep) is not sent unscrubbed
+                return "<%s: could not be scrubbed>" % type(value).__name__
+
+        if fast is None or type(data) is not dict:
+            return one(data)
+        # item by item, so one hostile value costs only itself
+        out = {}
+        for key, value in data.items():
+            if value is not None and key and self._key_matches(key):
+                out[key] = self.MASK
+            else:
+                out[key] = one(value)
+        return out
 
     def filter_extra(self, data: Any) -> Any:
         return self._scrub_tree(data)

@@ -11,6 +11,7 @@ import json
 import zlib
 from datetime import datetime
 
+from raven.utils.encoding import to_unicode
 from raven.utils.json import _default, _json_safe
 
 TYPE_CHECKING = False
@@ -73,7 +74,7 @@ def dumps(data: Any) -> bytes:
     """UTF-8 JSON of an event; odd types, NaN, bad keys and lone surrogates never fail it."""
     try:
         text = "".join(_one_shot(data, 0)) if _one_shot is not None else _encoder.encode(data)
-    except (TypeError, ValueError, RecursionError):
+    except Exception:  # odd raw data (huge ints, raising iterators): encode a safe copy
         text = _encoder.encode(_json_safe(data))
     try:
         return text.encode("utf-8")
@@ -104,6 +105,21 @@ def _level_name(level: Any) -> Any:
         lowered = level.lower()
         return _LEVEL_ALIASES.get(lowered, lowered)
     return level
+
+
+_CRUMB_LEVELS = frozenset(("debug", "info", "warning", "error", "fatal", None))
+
+
+def _crumb_level(level: Any) -> Any:
+    """A breadcrumb level the schema accepts (``notice`` → info, ``warn`` → warning, 5 → debug)."""
+    if isinstance(level, str):
+        try:
+            level = int(level)
+        except ValueError:
+            name = _LEVEL_ALIASES.get(level.lower(), level.lower())
+            return name if name in _CRUMB_LEVELS else "info"
+    name = _level_name(level)
+    return name if name in _CRUMB_LEVELS else "info"
 
 
 def to_wire(data: Dict[str, Any]) -> Dict[str, Any]:
@@ -146,7 +162,21 @@ def to_wire(data: Dict[str, Any]) -> Dict[str, Any]:
 
     user = out.get("user")
     if isinstance(user, dict) and "id" in user and not isinstance(user["id"], str):
-        out["user"] = dict(user, id=None if user["id"] is None else str(user["id"]))
+        out["user"] = dict(user, id=None if user["id"] is None else to_unicode(user["id"]))
+
+    crumbs = out.get("breadcrumbs")
+    if isinstance(crumbs, dict) and isinstance(crumbs.get("values"), list):
+        values = crumbs["values"]
+        if any(isinstance(c, dict) and c.get("level") not in _CRUMB_LEVELS for c in values):
+            out["breadcrumbs"] = dict(
+                crumbs,
+                values=[
+                    dict(c, level=_crumb_level(c.get("level")))
+                    if isinstance(c, dict) and c.get("level") not in _CRUMB_LEVELS
+                    else c
+                    for c in values
+                ],
+            )
 
     exception = out.get("exception")
     if isinstance(exception, dict) and isinstance(exception.get("values"), list):

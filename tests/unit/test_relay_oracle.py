@@ -389,13 +389,6 @@ def test_every_level_raven_accepts_passes_relay(
     assert assert_relay_accepts(normalizer, client.events[-1])["level"] == expected
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: breadcrumb levels go on the wire as recorded; Relay accepts only "
-    "debug/info/warning/error/fatal/critical, so crumbs from custom logging levels "
-    "('level 5', 'notice') or with level 'warn' are rejected (event levels are mapped by "
-    "to_wire, crumb levels are not)",
-)
 @pytest.mark.parametrize("how", ["unnamed logging level", "custom level name", "warn"])
 def test_breadcrumbs_with_non_standard_levels_pass_relay(
     normalizer: Any, client: InMemoryClient, how: str

@@ -9,6 +9,8 @@ from urllib.parse import parse_qsl, urlsplit
 
 from raven.exceptions import InvalidDsn
 from raven.transport.exceptions import InvalidScheme
+from raven.utils.encoding import to_string as to_string  # 6.10 name, kept importable
+from raven.utils.urlparse import urlparse as urlparse  # 6.10 name, kept importable
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing costs ~8 ms at start-up; only type checkers need it

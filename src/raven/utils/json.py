@@ -63,22 +63,34 @@ def better_decoder(data: Any) -> Any:
 
 
 def _json_safe(value: Any, _seen: frozenset[int] = frozenset(), _depth: int = 0) -> Any:
-    """A JSON-safe copy of ``value``: string keys, NaN/inf as text, cycles and depth cut off."""
-    if _depth > 100:
+    """A JSON-safe copy of ``value``: string keys, NaN/inf as text, cycles and depth cut off,
+    sets as lists, and anything that fails (huge ints, raising iterators) as its type's name."""
+    try:
+        if _depth > 100:
+            return to_unicode(type(value))
+        if isinstance(value, bool) or value is None or type(value) is str:
+            return value
+        if isinstance(value, int):
+            value = int(value)
+            return value if value.bit_length() < 10000 else "<int of %d bits>" % value.bit_length()
+        if isinstance(value, float):
+            value = float(value)
+            return value if value == value and abs(value) != float("inf") else repr(value)
+        if isinstance(value, str):
+            return str.__str__(value)
+        if isinstance(value, (dict, list, tuple, set, frozenset)):
+            if id(value) in _seen:
+                return "<...>"
+            seen = _seen | {id(value)}
+            if isinstance(value, dict):
+                return {
+                    (k if type(k) is str else to_unicode(k)): _json_safe(v, seen, _depth + 1)
+                    for k, v in list(value.items())
+                }
+            return [_json_safe(v, seen, _depth + 1) for v in list(value)]
+        return _default(value)
+    except Exception:
         return to_unicode(type(value))
-    if isinstance(value, float):
-        return value if value == value and abs(value) != float("inf") else repr(value)
-    if isinstance(value, (dict, list, tuple)):
-        if id(value) in _seen:
-            return "<...>"
-        seen = _seen | {id(value)}
-        if isinstance(value, dict):
-            return {
-                (k if isinstance(k, str) else to_unicode(k)): _json_safe(v, seen, _depth + 1)
-                for k, v in value.items()
-            }
-        return [_json_safe(v, seen, _depth + 1) for v in value]
-    return value
 
 
 def dumps(value: Any, **kwargs: Any) -> str:
@@ -90,7 +102,7 @@ def dumps(value: Any, **kwargs: Any) -> str:
     kwargs.setdefault("separators", (",", ":"))
     try:
         return json.dumps(value, allow_nan=False, **kwargs)
-    except (TypeError, ValueError, RecursionError):
+    except Exception:
         return json.dumps(_json_safe(value), **kwargs)
 
 
