@@ -300,23 +300,30 @@ class SanitizeKeysProcessor(Processor):
     def _scrub_tree(self, data: Any) -> Any:
         self.sanitize_keys  # noqa: B018  (a missing setting is a configuration error: raise it)
         fast = self._fast_scrubber()
-
-        def one(value: Any) -> Any:
+        if fast is None or type(data) is not dict:
             try:
-                return fast(value) if fast is not None else varmap(self.sanitize, value)
+                return fast(data) if fast is not None else varmap(self.sanitize, data)
             except Exception:
                 # data we cannot walk (iteration raises, too deep) is not sent unscrubbed
-                return "<%s: could not be scrubbed>" % type(value).__name__
-
-        if fast is None or type(data) is not dict:
-            return one(data)
+                return "<%s: could not be scrubbed>" % type(data).__name__
         # item by item, so one hostile value costs only itself
+        key_matches = self._key_matches
         out = {}
         for key, value in data.items():
-            if value is not None and key and self._key_matches(key):
-                out[key] = self.MASK
+            t = type(value)
+            if value is None or t is int or t is bool or (t is str and len(value) < 13):
+                leaf = True  # nothing inside to scrub: only the key can mask it
             else:
-                out[key] = one(value)
+                leaf = False
+            if value is not None and key and key_matches(key):
+                out[key] = self.MASK
+            elif leaf:
+                out[key] = value
+            else:
+                try:
+                    out[key] = fast(value)
+                except Exception:
+                    out[key] = "<%s: could not be scrubbed>" % t.__name__
         return out
 
     def filter_extra(self, data: Any) -> Any:
