@@ -848,6 +848,12 @@ class Client:
             self.error_logger.error(
                 "Sentry responded with an API error: %s(%s)", type(exc).__name__, exc.message
             )
+        elif isinstance(exc, OverflowError):
+            # the transport's bounded queue was full: the server is not failing, no back-off
+            self.stats.drop("queue_overflow")
+            self.error_logger.error("Sentry event dropped: %s", exc)
+            self._log_failed_submission(data)
+            return
         else:
             self.stats.drop("network_error")
             self.error_logger.error(

@@ -1329,3 +1329,19 @@ def test_the_event_has_the_standard_top_level_keys(make_client: Any) -> None:
 
 def test_an_in_memory_client_is_a_client(client: InMemoryClient) -> None:
     assert isinstance(client, Client)
+
+
+@pytest.mark.logs_sentry_errors
+def test_a_full_send_queue_is_counted_as_queue_overflow_without_backing_off() -> None:
+    from raven.base import Client
+    from raven.transport.threaded import ThreadedHTTPTransport
+
+    transport = ThreadedHTTPTransport()
+    worker = transport.get_worker()
+    worker.maxsize = 0  # every queued send overflows
+    client = Client("http://public@127.0.0.1:9/1", transport=transport, install_sys_hook=False)
+
+    assert client.captureMessage("no room") is not None
+
+    assert client.stats.dropped == {"queue_overflow": 1}
+    assert client.state.should_try()
