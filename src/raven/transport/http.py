@@ -10,7 +10,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing costs ~8 ms at start-up; only type checkers need it
     from typing import Any, Dict, Optional
 
-__all__ = ["HTTPTransport", "urlopen"]
+__all__ = ["HTTPTransport", "check_response", "parse_retry_after", "urlopen"]
 
 
 def urlopen(*args: Any, **kwargs: Any) -> Any:
@@ -110,11 +110,21 @@ class HTTPTransport(Transport):
             )
         finally:
             _suppressed.reset(token)
-        status = response.status
-        if status < 300:
-            return response
-        message = response.headers.get("X-Sentry-Error") or "HTTP %s" % status
-        if status == 429:
-            retry_after = parse_retry_after(response.headers.get("Retry-After")) or 60
-            raise RateLimited(message, retry_after)
-        raise APIError(message, status)
+        check_response(response.status, response.headers)
+        return response
+
+
+def check_response(status: int, headers: Any) -> None:
+    """Raise for a refused send: :class:`RateLimited` on 429, :class:`APIError` on others.
+
+    Every transport maps its library's response through here, so the delivery core sees one
+    shape: the exception carries ``code`` and the response ``headers`` (a case-insensitive
+    mapping when the library gives one). 2xx and 3xx return None.
+    """
+    if status < 400:
+        return
+    message = headers.get("X-Sentry-Error") or "HTTP %s" % status
+    if status == 429:
+        retry_after = parse_retry_after(headers.get("Retry-After")) or 60
+        raise RateLimited(message, retry_after, headers)
+    raise APIError(message, status, headers)
