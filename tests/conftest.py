@@ -17,6 +17,16 @@ if _TESTS_DIR not in sys.path:
 from servers.bugsink import Bugsink, BugsinkInstallError  # noqa: E402
 
 
+@pytest.fixture(autouse=True)
+def _stop_delivery_workers() -> Iterator[None]:
+    """Stop the delivery threads a test started, so none outlives it (or waits at exit)."""
+    yield
+    from raven.transport import worker
+
+    for live in list(worker._live_workers):
+        live.close(0)
+
+
 @pytest.fixture(scope="session")
 def bugsink(request: pytest.FixtureRequest) -> Iterator[Bugsink]:
     """A real Bugsink on 127.0.0.1 for the whole session (``.dsn``, ``.events()``, ``.issues()``).

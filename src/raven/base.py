@@ -59,6 +59,13 @@ def get_excepthook_client() -> Optional[Client]:
     return getattr(sys.excepthook, "raven_client", None)
 
 
+#: (event_id, data category) of the event being sent, for send_remote (6.10's signature has
+#: no room for them)
+_event_meta: ContextVar[Tuple[Optional[str], str]] = ContextVar(
+    "raven_event_meta", default=(None, "error")
+)
+
+
 class ModuleProxyCache(dict):
     """Dotted path -> imported object, importing on first lookup."""
 
@@ -213,6 +220,8 @@ class Client:
         self.options = o
         self._transport_cache: Dict[Any, RemoteConfig] = {}
         self._client_timeout = options.get("timeout")
+        self._delivery_kwargs = options
+        self._deliveries: Dict[int, Any] = {}
         self.set_dsn(dsn, transport)
 
         self.include_paths = set(o.include_paths)
@@ -315,6 +324,13 @@ class Client:
             self._transport_cache[key] = result
         self.remote = self._transport_cache[key]
         self.logger.debug("Configuring Raven for host: %s", self.remote)
+        from raven._core.options import DeliveryOptions
+
+        delivery_options = DeliveryOptions(self._delivery_kwargs, self.remote.delivery_options)
+        self.stats.on_drop = delivery_options.on_drop
+        self._delivery_options = delivery_options
+        if delivery_options.spool_path and self.remote.is_active():
+            self._get_delivery()  # open the spool now: a bad path fails here, old rows drain
 
     def install_sys_hook(self) -> None:
         """Capture uncaught exceptions of the main thread and of other threads (level fatal)."""
@@ -881,31 +897,102 @@ class Client:
         self.uncaught_logger.error(output)
 
     def send_remote(self, url: str, data: bytes, headers: Optional[Dict[str, str]] = None) -> None:
-        """Hand an encoded event to the transport (raven 6.10's seam, patched by tests)."""
+        """Hand an encoded event to the delivery (raven 6.10's seam, patched by tests).
+
+        Unlike 6.10, an event is not dropped while the client backs off after a failure: the
+        delivery keeps it and retries (see ``docs/delivery.md``).
+        """
         if headers is None:
             headers = {}
-        if not self.raise_send_errors and not self.state.should_try():
-            decoded = self.decode(data)
-            self.stats.drop("backoff")
-            self._log_failed_submission(decoded)
-            return
-
         self.logger.debug("Sending message of length %d to %s", len(data), url)
-
-        def failed_send(e: BaseException) -> None:
-            self._failed_send(e, url, self.decode(data))
-
+        event_id, category = _event_meta.get()
         try:
-            transport = self.remote.get_transport()
-            if transport.is_async:
-                transport.async_send(url, data, headers, self._successful_send, failed_send)
-            else:
-                transport.send(url, data, headers)
-                self._successful_send()
-        except Exception as e:
+            self._get_delivery().submit(
+                url, data, headers, category, event_id, raise_errors=self.raise_send_errors
+            )
+        except Exception:
             if self.raise_send_errors:
                 raise
-            failed_send(e)
+            self.stats.drop("internal_error", category=category)
+            self.error_logger.error(
+                "raven: failed to hand an event to the transport", exc_info=True
+            )
+
+    def _get_delivery(self) -> Any:
+        """The delivery policy for the current remote and transport (built on first use)."""
+        remote = self.remote
+        delivery = self._deliveries.get(id(remote))
+        if delivery is None:
+            from raven.transport.delivery import Delivery
+
+            options = self._delivery_options
+            spool = None
+            if options.spool_path:
+                from raven.transport.spool import Spool
+
+                spool = Spool(
+                    options.spool_path,
+                    max_events=options.spool_max_events,
+                    max_bytes=options.spool_max_bytes,
+                )
+            delivery = Delivery(
+                remote.get_transport(),
+                self.stats,
+                self.state,
+                endpoint=options.endpoint,
+                spool=spool,
+                queue_size=options.queue_size,
+                queue_bytes=options.queue_bytes,
+                store_url=remote.store_endpoint,
+                envelope_url=remote.envelope_endpoint,
+            )
+            delivery._report_headers = self._headers(protocol.ENVELOPE_CONTENT_TYPE)
+            self._deliveries[id(remote)] = delivery
+        return delivery
+
+    def flush(self, timeout: Optional[float] = None) -> Any:
+        """Wait up to ``timeout`` seconds (default: ``shutdown_timeout``) for queued events.
+
+        Returns a report (``delivered``, ``dropped`` by reason, ``pending``; true when nothing
+        is pending). Events the server could not take stay queued (or spooled).
+
+        .. versionadded:: 7.0
+        """
+        from raven.transport.delivery import FlushReport
+
+        if not self._deliveries:
+            stats = self.stats.as_dict()
+            return FlushReport(stats["delivered"], stats["dropped"], 0)  # type: ignore[arg-type]
+        report = None
+        for delivery in list(self._deliveries.values()):
+            report = delivery.flush(timeout)
+        return report
+
+    def close(self, timeout: Optional[float] = None) -> Any:
+        """Flush up to ``timeout`` seconds, then stop the worker and release the spool.
+
+        Events still in memory after the timeout are counted as ``shutdown_timeout``; spooled
+        ones stay on disk for the next run. Returns the same report as :meth:`flush`.
+
+        .. versionadded:: 7.0
+        """
+        from raven.transport.delivery import FlushReport
+
+        deliveries, self._deliveries = list(self._deliveries.values()), {}
+        report = None
+        for delivery in deliveries:
+            report = delivery.close(timeout)
+        if report is None:
+            stats = self.stats.as_dict()
+            report = FlushReport(stats["delivered"], stats["dropped"], 0)  # type: ignore[arg-type]
+        return report
+
+    def _headers(self, content_type: str, auth_header: Optional[str] = None) -> Dict[str, str]:
+        return {
+            "User-Agent": "raven-python/%s" % (raven.VERSION,),
+            "X-Sentry-Auth": auth_header or self.get_auth_header(),
+            "Content-Type": content_type,
+        }
 
     def get_auth_header(self) -> str:
         return get_auth_header(
@@ -920,30 +1007,44 @@ class Client:
         self, message: bytes, auth_header: Optional[str] = None, **kwargs: Any
     ) -> None:
         """Send an already encoded event body to the store endpoint."""
-        client_string = "raven-python/%s" % (raven.VERSION,)
-        if not auth_header:
-            auth_header = self.get_auth_header()
-        headers = {
-            "User-Agent": client_string,
-            "X-Sentry-Auth": auth_header,
-            "Content-Type": "application/octet-stream",
-        }
+        headers = self._headers("application/octet-stream", auth_header)
         encoding = protocol.content_encoding(message)
         if encoding:
             headers["Content-Encoding"] = encoding
         self.send_remote(url=self.remote.store_endpoint, data=message, headers=headers)  # type: ignore[arg-type]
 
     def send(self, auth_header: Optional[str] = None, **data: Any) -> None:
-        """Encode an event dict and send it."""
+        """Encode an event dict and send it (to the store or the envelope endpoint)."""
+        category = "error"
+        delivery = self._deliveries.get(id(self.remote))
+        if delivery is not None and delivery.limits.is_limited(category):
+            # the server asked for a pause: not even worth encoding
+            self.stats.drop("ratelimit_backoff", category=category)
+            return
+        envelope = delivery is not None and delivery.uses_envelopes
+        if delivery is None and self._delivery_options.endpoint != "store":
+            envelope = self.remote.is_active()
+        event_id = data.get("event_id")
         try:
-            message = self.encode(data)
+            message = protocol.encode_envelope(data, event_id) if envelope else self.encode(data)
         except Exception:
             if self.raise_send_errors:
                 raise
-            self.stats.drop("internal_error")
+            self.stats.drop("internal_error", category=category)
             self.error_logger.error("Failed to encode the event; it was not sent", exc_info=True)
             return
-        self.send_encoded(message, auth_header=auth_header)
+        token = _event_meta.set((event_id, category))
+        try:
+            if envelope:
+                headers = self._headers(protocol.ENVELOPE_CONTENT_TYPE, auth_header)
+                encoding = protocol.content_encoding(message)
+                if encoding:
+                    headers["Content-Encoding"] = encoding
+                self.send_remote(url=self.remote.envelope_endpoint, data=message, headers=headers)  # type: ignore[arg-type]
+            else:
+                self.send_encoded(message, auth_header=auth_header)
+        finally:
+            _event_meta.reset(token)
 
     def get_content_encoding(self) -> str:
         return protocol.CONTENT_ENCODING

@@ -8,24 +8,31 @@ thing everywhere, so that is what we send.
 from __future__ import annotations
 
 import json
+import time
 import zlib
-from datetime import datetime
+from datetime import datetime, timezone
 
 from raven.utils.encoding import to_unicode
 from raven.utils.json import _default, _json_safe
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing costs ~8 ms at start-up; only type checkers need it
-    from typing import Any, Dict, Optional
+    from typing import Any, Dict, Optional, Tuple
 
 __all__ = [
     "CONTENT_ENCODING",
     "CONTENT_TYPE",
+    "ENVELOPE_CONTENT_TYPE",
     "auth_header",
+    "client_report",
+    "compress",
     "content_encoding",
     "decode",
     "dumps",
     "encode",
+    "envelope",
+    "envelope_event_json",
+    "parse_envelope",
     "to_wire",
 ]
 
@@ -208,12 +215,152 @@ def _empty_stacktrace(value: Any) -> bool:
     return isinstance(stacktrace, dict) and not stacktrace.get("frames")
 
 
+#: what a server takes for one event (Sentry's limits; larger events are answered with 413)
+MAX_EVENT_JSON = 1_000_000
+MAX_EVENT_BODY = 200_000
+
+
 def encode(data: Dict[str, Any], level: int = COMPRESS_LEVEL) -> bytes:
-    """The request body for an event: its JSON, gzip-compressed unless it is small."""
-    body = dumps(to_wire(data))
+    """The store request body for an event: its JSON, gzip-compressed unless it is small.
+
+    An event over the server's size limits is trimmed until it fits (see
+    :mod:`raven._core.budget`), instead of being refused with a 413.
+    """
+    return encode_wire(to_wire(data), level=level)
+
+
+def encode_wire(
+    wire: Dict[str, Any], shrink_from: Optional[bytes] = None, level: int = COMPRESS_LEVEL
+) -> bytes:
+    """Store body for an event already in wire form; ``shrink_from``: a body to halve (413)."""
+    return _fit(wire, lambda j: compress(j, level), shrink_from)
+
+
+def encode_envelope(data: Dict[str, Any], event_id: Optional[str] = None) -> bytes:
+    """The envelope request body for an event (one ``event`` item), compressed when large."""
+    return encode_envelope_event(to_wire(data), event_id=event_id)
+
+
+def encode_envelope_event(
+    wire: Dict[str, Any], shrink_from: Optional[bytes] = None, event_id: Optional[str] = None
+) -> bytes:
+    event_id = event_id or wire.get("event_id")
+    sent_at = time.time()
+    return _fit(wire, lambda j: compress(envelope(j, event_id, sent_at=sent_at)), shrink_from)
+
+
+def _fit(wire: Dict[str, Any], to_body: Any, shrink_from: Optional[bytes]) -> bytes:
+    json_bytes = dumps(wire)
+    body = to_body(json_bytes)
+    if shrink_from is None:
+        if len(json_bytes) <= MAX_EVENT_JSON and len(body) <= MAX_EVENT_BODY:
+            return body  # the common case: no trimming machinery at all
+        max_json, max_body = MAX_EVENT_JSON, MAX_EVENT_BODY
+    else:  # the server refused ``shrink_from`` as too large: its limits are lower than ours
+        max_json, max_body = len(json_bytes) // 2, len(shrink_from) // 2
+    from raven._core.budget import fit
+
+    return fit(wire, dumps, to_body, max_json=max_json, max_body=max_body).body
+
+
+ENVELOPE_CONTENT_TYPE = "application/x-sentry-envelope"
+
+
+def compress(body: bytes, level: int = COMPRESS_LEVEL) -> bytes:
+    """gzip ``body`` unless it is too small to be worth it (see :data:`COMPRESS_MIN_SIZE`)."""
     if len(body) < COMPRESS_MIN_SIZE:
         return body
     return _gzip(body, level)
+
+
+def envelope(
+    event_json: Optional[bytes],
+    event_id: Optional[str] = None,
+    items: Tuple[Tuple[str, bytes], ...] = (),
+    sent_at: Optional[float] = None,
+) -> bytes:
+    """An envelope (uncompressed): header line, then ``event`` and other items with lengths.
+
+    Items carry an explicit ``length``, so payloads never need escaping of newlines.
+    """
+    header: Dict[str, Any] = {}
+    if event_id:
+        header["event_id"] = event_id
+    if sent_at is not None:
+        header["sent_at"] = _iso(sent_at)
+    parts = [json.dumps(header, separators=(",", ":")).encode("ascii")]
+    if event_json is not None:
+        parts.append(_item_header("event", len(event_json)))
+        parts.append(event_json)
+    for item_type, payload in items:
+        parts.append(_item_header(item_type, len(payload)))
+        parts.append(payload)
+    return b"\n".join(parts) + b"\n"
+
+
+def _item_header(item_type: str, length: int) -> bytes:
+    return (
+        '{"type":"%s","length":%d,"content_type":"application/json"}' % (item_type, length)
+    ).encode("ascii")
+
+
+def _iso(timestamp: float) -> str:
+    return (
+        datetime.fromtimestamp(timestamp, timezone.utc)
+        .replace(tzinfo=None)
+        .isoformat(timespec="milliseconds")
+        + "Z"
+    )
+
+
+def client_report(discarded: Dict[Tuple[str, str], int], timestamp: float) -> bytes:
+    """A ``client_report`` item payload: what was dropped, by reason and category."""
+    return dumps(
+        {
+            "timestamp": _iso(timestamp),
+            "discarded_events": [
+                {"reason": reason, "category": category, "quantity": quantity}
+                for (reason, category), quantity in sorted(discarded.items())
+                if quantity > 0
+            ],
+        }
+    )
+
+
+def parse_envelope(body: bytes) -> Tuple[Dict[str, Any], list]:
+    """``(header, [(item_header, payload), …])`` of an envelope (compressed or not)."""
+    body = _inflate(body)
+    header_line, _, rest = body.partition(b"\n")
+    header = json.loads(header_line or b"{}")
+    items = []
+    while rest.strip():
+        item_line, _, rest = rest.partition(b"\n")
+        if not item_line.strip():
+            continue
+        item_header = json.loads(item_line)
+        length = item_header.get("length")
+        if length is None:
+            payload, _, rest = rest.partition(b"\n")
+        else:
+            payload, rest = rest[:length], rest[length:]
+            if rest[:1] == b"\n":
+                rest = rest[1:]
+        items.append((item_header, payload))
+    return header, items
+
+
+def envelope_event_json(body: bytes) -> Optional[bytes]:
+    """The JSON of the ``event`` item in an envelope body, or None when it has none."""
+    for item_header, payload in parse_envelope(body)[1]:
+        if item_header.get("type") == "event":
+            return bytes(payload)
+    return None
+
+
+def _inflate(data: bytes) -> bytes:
+    if data[:2] == b"\x1f\x8b":
+        return zlib.decompress(data, 31)
+    return data
 
 
 def content_encoding(body: bytes) -> Optional[str]:
@@ -226,12 +373,19 @@ def content_encoding(body: bytes) -> Optional[str]:
 
 
 def decode(data: bytes) -> Any:
-    """Inverse of :func:`encode`; also reads 6.10's zlib bodies and plain JSON."""
+    """Inverse of :func:`encode`; also reads 6.10's zlib bodies, plain JSON and envelopes
+    (giving the event of an envelope)."""
     if data[:2] == b"\x1f\x8b":
         data = zlib.decompress(data, 31)
     elif data[:1] not in (b"{", b"["):
         data = zlib.decompress(data)
-    return json.loads(data.decode("utf-8"))
+    try:
+        return json.loads(data.decode("utf-8"))
+    except ValueError:
+        event_json = envelope_event_json(data) if b"\n" in data else None
+        if event_json is None:
+            raise
+        return json.loads(event_json.decode("utf-8"))
 
 
 def auth_header(

@@ -1142,7 +1142,7 @@ def test_raise_send_errors_lets_transport_errors_reach_the_caller() -> None:
 
 
 @pytest.mark.logs_sentry_errors
-def test_without_raise_send_errors_a_failed_send_is_logged_and_counted(
+def test_without_raise_send_errors_a_failed_send_is_kept_for_retry_and_counted_if_abandoned(
     sentry_errors: List[logging.LogRecord],
 ) -> None:
     client = Client(
@@ -1155,9 +1155,12 @@ def test_without_raise_send_errors_a_failed_send_is_logged_and_counted(
     event_id = client.captureMessage("m")
 
     assert event_id is not None
-    assert client.stats.dropped == {"network_error": 1}
+    assert client.stats.dropped == {}  # not lost: queued for a retry
     assert client.state.did_fail()
     assert any("network is down" in r.getMessage() for r in sentry_errors)
+    report = client.close(timeout=0)
+    assert report.dropped == {"shutdown_timeout": 1}
+    assert report.delivered == 0
 
 
 # -- exception chains, groups, hidden and deep frames -----------------------------------------
@@ -1334,12 +1337,10 @@ def test_an_in_memory_client_is_a_client(client: InMemoryClient) -> None:
 @pytest.mark.logs_sentry_errors
 def test_a_full_send_queue_is_counted_as_queue_overflow_without_backing_off() -> None:
     from raven.base import Client
-    from raven.transport.threaded import ThreadedHTTPTransport
 
-    transport = ThreadedHTTPTransport()
-    worker = transport.get_worker()
-    worker.maxsize = 0  # every queued send overflows
-    client = Client("http://public@127.0.0.1:9/1", transport=transport, install_sys_hook=False)
+    client = Client(
+        "http://public@127.0.0.1:9/1", queue_bytes=1, install_sys_hook=False, hook_libraries=[]
+    )
 
     assert client.captureMessage("no room") is not None
 

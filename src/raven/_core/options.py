@@ -17,7 +17,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing costs ~8 ms at start-up; only type checkers need it
     from typing import Any, Dict, FrozenSet, List, Optional, Tuple, Union
 
-__all__ = ["ClientOptions", "UnknownOptionWarning"]
+__all__ = ["DELIVERY_KEYS", "ClientOptions", "DeliveryOptions", "UnknownOptionWarning"]
 
 
 class UnknownOptionWarning(UserWarning):
@@ -93,7 +93,19 @@ KNOWN = frozenset(
         "include_versions",
         "repos",
         "timeout",
+        # delivery (also DSN query options, see DELIVERY_KEYS)
+        "endpoint",
+        "spool_path",
+        "spool_max_events",
+        "spool_max_bytes",
+        "queue_size",
+        "queue_bytes",
+        "on_drop",
     ]
+)
+#: delivery options a DSN query may carry; they configure the client, not the transport
+DELIVERY_KEYS = frozenset(
+    ["endpoint", "spool_path", "spool_max_events", "spool_max_bytes", "queue_size", "queue_bytes"]
 )
 #: options raven integrations and 6.10 subclasses pass through Client(**kwargs)
 PASSTHROUGH = frozenset(
@@ -206,6 +218,45 @@ class ClientOptions:
 
     def as_dict(self) -> Dict[str, Any]:
         return {name: getattr(self, name) for name in self.__slots__}
+
+
+class DeliveryOptions:
+    """How events leave the client: endpoint, queue bounds, spool (``Client()`` or DSN query)."""
+
+    __slots__ = (
+        "endpoint",
+        "on_drop",
+        "queue_bytes",
+        "queue_size",
+        "spool_max_bytes",
+        "spool_max_events",
+        "spool_path",
+    )
+
+    def __init__(self, options: Dict[str, Any], dsn_query: Dict[str, Any]) -> None:
+        def pick(name: str) -> Any:
+            value = options.get(name)
+            return dsn_query.get(name) if value is None else value
+
+        endpoint = str(pick("endpoint") or "store").lower()
+        if endpoint not in ("store", "envelope", "auto"):
+            raise ConfigurationError(
+                "endpoint must be 'store', 'envelope' or 'auto', got %r" % (endpoint,)
+            )
+        self.endpoint = endpoint
+        self.queue_size = _positive_int("queue_size", pick("queue_size"), 10000)
+        self.queue_bytes = _positive_int("queue_bytes", pick("queue_bytes"), 32 * 1024 * 1024)
+        self.spool_path = pick("spool_path") or os.environ.get("SENTRY_SPOOL_PATH") or None
+        self.spool_max_events = _positive_int("spool_max_events", pick("spool_max_events"), 100000)
+        self.spool_max_bytes = _positive_int(
+            "spool_max_bytes", pick("spool_max_bytes"), 256 * 1024 * 1024
+        )
+        on_drop = options.get("on_drop")
+        if on_drop is not None and not callable(on_drop):
+            raise ConfigurationError(
+                "on_drop must be a callable (reason, category, quantity), got %r" % (on_drop,)
+            )
+        self.on_drop = on_drop
 
 
 def option_names() -> List[str]:

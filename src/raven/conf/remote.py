@@ -136,6 +136,8 @@ class RemoteConfig:
         self.store_endpoint = store_endpoint
         self._transport_cls = transport
         self._transport: Any = None
+        #: DSN query options for the client's delivery (``endpoint``, ``spool_path``, …)
+        self.delivery_options: Dict[str, str] = {}
 
     def __str__(self) -> str:
         return str(self.base_url)
@@ -240,6 +242,9 @@ class RemoteConfig:
             )
         base_url = "%s://%s%s" % (url_scheme, netloc, path)
         options = dict(parse_qsl(url.query or "", keep_blank_values=True))
+        from raven._core.options import DELIVERY_KEYS
+
+        delivery_options = {k: options.pop(k) for k in list(options) if k in DELIVERY_KEYS}
 
         if (
             transport is None
@@ -270,7 +275,7 @@ class RemoteConfig:
                 except (TypeError, ValueError) as e:
                     raise InvalidDsn("Invalid Sentry DSN %s: %s" % (masked, e))
 
-        return cls(
+        config = cls(
             base_url=base_url,
             project=project,
             public_key=url.username,
@@ -278,3 +283,5 @@ class RemoteConfig:
             options=options,
             transport=transport,
         )
+        config.delivery_options = delivery_options
+        return config

@@ -179,6 +179,9 @@ class ThreadedHTTPTransport(AsyncTransport, HTTPTransport):
     """
 
     scheme = ["http", "https", "threaded+http", "threaded+https"]
+    #: the client runs this transport's synchronous ``send`` on its own delivery worker
+    #: (bounded queue, retries, rate limits); ``async_send`` remains for direct callers
+    background_send = True
 
     def __init__(self, *args: Any, shutdown_timeout: Any = DEFAULT_TIMEOUT, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
