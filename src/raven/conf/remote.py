@@ -274,6 +274,11 @@ class RemoteConfig:
                     transport(**options)
                 except (TypeError, ValueError) as e:
                     raise InvalidDsn("Invalid Sentry DSN %s: %s" % (masked, e))
+                except ImportError as e:
+                    raise InvalidDsn(
+                        "Invalid Sentry DSN %s: the %r transport needs a library that is not "
+                        "installed (%s)" % (masked, scheme, e)
+                    )
 
         config = cls(
             base_url=base_url,

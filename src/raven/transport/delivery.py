@@ -107,7 +107,7 @@ class Delivery:
         self._logged: Dict[Any, float] = {}
         self._outage_since: Optional[float] = None
         self._last_report = self._clock()
-        if spool is not None and len(spool):
+        if spool is not None:
             self.worker.wake()  # drain what an earlier run (or a crashed sibling) left
 
     # -- configuration -----------------------------------------------------------------------
@@ -168,9 +168,11 @@ class Delivery:
                 evicted = self.spool.put(
                     item.url, item.body, item.headers, item.category, item.event_id
                 )
-            except Exception:
-                logger.error(
-                    "raven: could not write to the spool; queueing in memory", exc_info=True
+            except Exception as e:
+                self._log_once(
+                    ("spool", type(e).__name__),
+                    "raven: could not write to the spool (%s); queueing in memory",
+                    e,
                 )
             else:
                 if evicted:

@@ -51,13 +51,139 @@ def parse_retry_after(value: Optional[str]) -> float:
     return max((when - datetime.datetime.now(datetime.timezone.utc)).total_seconds(), 0.0)
 
 
+#: ``ca_certs`` value that selects the operating system's trust store instead of a CA file
+_SYSTEM_CA = "system"
+
+
+def _check_ca_certs(ca_certs: Optional[str]) -> Optional[str]:
+    """``ca_certs`` as given, once it names something usable (a typo should fail loudly now)."""
+    if ca_certs is None or ca_certs == "":
+        return None  # a blank DSN option (?ca_certs=) means the default
+    if ca_certs == _SYSTEM_CA:
+        return ca_certs
+    import os
+
+    try:
+        ca_certs = os.fspath(ca_certs)
+    except TypeError:
+        raise ValueError("ca_certs must be a CA bundle path or %r, got %r" % (_SYSTEM_CA, ca_certs))
+    if not isinstance(ca_certs, str) or not os.path.exists(ca_certs):
+        raise ValueError("ca_certs: no such CA bundle file or directory: %r" % ca_certs)
+    return ca_certs
+
+
+def _parse_proxy(proxy: Any) -> Optional[str]:
+    """The proxy URL to always use, ``""`` for never a proxy, None to follow the environment."""
+    if proxy is None:
+        return None
+    if not isinstance(proxy, str):
+        raise ValueError("proxy must be a URL string, got %r" % (proxy,))
+    value = proxy.strip()
+    if value == "" or value.lower() == "none":
+        return ""
+    return _normalize_proxy_url(value)
+
+
+def _normalize_proxy_url(value: str, source: str = "proxy") -> str:
+    """``value`` as an ``http(s)://host:port`` proxy URL; ``host:port`` means plain HTTP.
+
+    Raises ValueError naming ``source`` (the option or environment variable) when the value
+    is not a usable HTTP proxy: urllib3 and requests speak only HTTP(S) to a proxy here.
+    """
+    from urllib.parse import urlsplit
+
+    url = value if "://" in value else "http://" + value
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as e:
+        raise ValueError("%s %r is not a valid proxy URL (%s)" % (source, value, e))
+    if parts.scheme.lower() not in ("http", "https"):
+        raise ValueError(
+            "%s %r: only http:// and https:// proxies are supported, not %s://"
+            % (source, value, parts.scheme)
+        )
+    if not parts.hostname:
+        raise ValueError("%s %r is not a valid proxy URL (no host)" % (source, value))
+    if port == 0 or parts.path not in ("", "/") or parts.query or parts.fragment:
+        raise ValueError(
+            "%s %r is not a valid proxy URL (expected scheme://host:port)" % (source, value)
+        )
+    return url.rstrip("/")
+
+
+def _proxy_headers(proxy_url: str) -> Optional[Dict[str, str]]:
+    """``Proxy-Authorization`` for credentials in the proxy URL (urllib3 ignores them there)."""
+    from urllib.parse import unquote, urlsplit
+
+    parts = urlsplit(proxy_url)
+    if parts.username is None:
+        return None
+    import urllib3
+
+    return dict(
+        urllib3.util.make_headers(
+            proxy_basic_auth="%s:%s" % (unquote(parts.username), unquote(parts.password or ""))
+        )
+    )
+
+
+class _ProxyRouter:
+    """Sends each request directly or through the proxy the environment names for its URL.
+
+    ``send`` calls ``_get_pool().request(...)``; with ``http_proxy``/``https_proxy`` set the
+    choice depends on the URL's scheme and on ``no_proxy``, so it is made per host (and kept).
+    """
+
+    def __init__(self, transport: HTTPTransport, proxies: Dict[str, str]) -> None:
+        self._transport = transport
+        self._proxies = proxies
+        self._direct: Any = None
+        self._managers: Dict[str, Any] = {}
+        self._routes: Dict[str, Any] = {}
+
+    def manager_for(self, url: str) -> Any:
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(url)
+        key = "%s://%s" % (parts.scheme, parts.netloc)
+        manager = self._routes.get(key)
+        if manager is None:
+            proxy = self._proxies.get(parts.scheme.lower())
+            if proxy:
+                import urllib.request
+
+                host = parts.netloc.rpartition("@")[2]
+                if urllib.request.proxy_bypass(host):
+                    proxy = None
+            if proxy:
+                proxy = _normalize_proxy_url(proxy, "%s_proxy" % parts.scheme.lower())
+                manager = self._managers.get(proxy)
+                if manager is None:
+                    manager = self._managers[proxy] = self._transport._make_manager(proxy)
+            else:
+                if self._direct is None:
+                    self._direct = self._transport._make_manager(None)
+                manager = self._direct
+            self._routes[key] = manager
+        return manager
+
+    def request(self, method: str, url: str, **kwargs: Any) -> Any:
+        return self.manager_for(url).request(method, url, **kwargs)
+
+
 class HTTPTransport(Transport):
     """POST each event and wait for the answer.
 
     Args:
         timeout: seconds for connecting and for reading the answer (DSN ``?timeout=``).
         verify_ssl: check the server certificate and host name (DSN ``?verify_ssl=0`` to skip).
-        ca_certs: CA bundle path; certifi's by default.
+        ca_certs: CA bundle path (file or directory; it must exist), certifi's by default, or
+            ``"system"`` for the operating system's trust store.
+        proxy: ``None`` (default) follows ``http_proxy``/``https_proxy``/``no_proxy`` from the
+            environment (read at the first send); a URL (``http://host:port``, or just
+            ``host:port``) always goes through that proxy; ``""`` or ``"none"`` never uses a
+            proxy, whatever the environment says (DSN ``?proxy=``).
     """
 
     scheme = ["sync+http", "sync+https"]
@@ -68,6 +194,7 @@ class HTTPTransport(Transport):
         timeout: Any = defaults.TIMEOUT,
         verify_ssl: Any = True,
         ca_certs: Optional[str] = None,
+        proxy: Optional[str] = None,
     ) -> None:
         super().__init__(*args)
         try:
@@ -77,26 +204,66 @@ class HTTPTransport(Transport):
         if self.timeout <= 0:
             raise ValueError("timeout must be positive, got %r" % (timeout,))
         self.verify_ssl = _as_bool(verify_ssl)
-        self.ca_certs = ca_certs
+        self.ca_certs = _check_ca_certs(ca_certs)
+        self.proxy = proxy
+        #: None: from the environment; "": never; else the proxy URL
+        self._proxy_url = _parse_proxy(proxy)
         self._pool: Any = None
+
+    def _pool_options(self) -> Dict[str, Any]:
+        """urllib3 pool keywords for the TLS and timeout settings (shared by every manager)."""
+        import urllib3
+
+        options: Dict[str, Any] = {
+            "retries": False,
+            "timeout": urllib3.Timeout(connect=self.timeout, read=self.timeout),
+        }
+        if not self.verify_ssl:
+            options["cert_reqs"] = "CERT_NONE"
+            return options
+        # CERT_REQUIRED makes urllib3 check the host name too (6.10 did not)
+        options["cert_reqs"] = "CERT_REQUIRED"
+        if self.ca_certs == _SYSTEM_CA:
+            import ssl
+
+            options["ssl_context"] = ssl.create_default_context()
+        else:
+            import os.path
+
+            ca = self.ca_certs or defaults.CA_BUNDLE or None
+            if ca and os.path.isdir(ca):
+                options["ca_cert_dir"] = ca
+            elif ca:
+                options["ca_certs"] = ca
+        return options
+
+    def _make_manager(self, proxy_url: Optional[str]) -> Any:
+        """A urllib3 PoolManager, or a ProxyManager when ``proxy_url`` is given."""
+        import urllib3
+
+        options = self._pool_options()
+        if proxy_url:
+            return urllib3.ProxyManager(
+                proxy_url, proxy_headers=_proxy_headers(proxy_url), **options
+            )
+        return urllib3.PoolManager(**options)
 
     def _get_pool(self) -> Any:
         if self._pool is None:
-            import urllib3
+            if self._proxy_url is None:
+                import urllib.request
 
-            if self.verify_ssl:
-                self._pool = urllib3.PoolManager(
-                    cert_reqs="CERT_REQUIRED",
-                    ca_certs=self.ca_certs or defaults.CA_BUNDLE or None,
-                    retries=False,
-                    timeout=urllib3.Timeout(connect=self.timeout, read=self.timeout),
-                )
+                proxies = {
+                    scheme: url
+                    for scheme, url in urllib.request.getproxies().items()
+                    if scheme in ("http", "https") and url
+                }
+                if proxies:
+                    self._pool = _ProxyRouter(self, proxies)
+                else:
+                    self._pool = self._make_manager(None)
             else:
-                self._pool = urllib3.PoolManager(
-                    cert_reqs="CERT_NONE",
-                    retries=False,
-                    timeout=urllib3.Timeout(connect=self.timeout, read=self.timeout),
-                )
+                self._pool = self._make_manager(self._proxy_url)
         return self._pool
 
     def send(self, url: str, data: bytes, headers: Dict[str, str]) -> Any:

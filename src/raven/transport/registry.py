@@ -26,6 +26,10 @@ BUILTIN_SCHEMES: Dict[str, str] = {
     "threaded+https": "raven.transport.threaded:ThreadedHTTPTransport",
     "sync+http": "raven.transport.http:HTTPTransport",
     "sync+https": "raven.transport.http:HTTPTransport",
+    "requests+http": "raven.transport.requests:RequestsHTTPTransport",
+    "requests+https": "raven.transport.requests:RequestsHTTPTransport",
+    "threaded+requests+http": "raven.transport.threaded_requests:ThreadedRequestsHTTPTransport",
+    "threaded+requests+https": "raven.transport.threaded_requests:ThreadedRequestsHTTPTransport",
 }
 
 
@@ -121,6 +125,10 @@ class TransportRegistry:
 _LAZY_NAMES = {
     "HTTPTransport": "raven.transport.http:HTTPTransport",
     "ThreadedHTTPTransport": "raven.transport.threaded:ThreadedHTTPTransport",
+    "RequestsHTTPTransport": "raven.transport.requests:RequestsHTTPTransport",
+    "ThreadedRequestsHTTPTransport": (
+        "raven.transport.threaded_requests:ThreadedRequestsHTTPTransport"
+    ),
 }
 
 

@@ -208,7 +208,7 @@ class DeliveryWorker:
         if timeout is None:
             timeout = self.shutdown_timeout
         deadline = time.monotonic() + timeout
-        if self.spool is not None and len(self.spool):
+        if self.spool is not None:
             self.wake()
         with self._cond:
             self._resume_at = min(self._resume_at, time.monotonic())
@@ -396,7 +396,26 @@ def _register_atexit() -> None:
             _atexit_registered = True
 
 
+#: weak references to bound methods to call at exit (objects that died are skipped)
+_exit_callbacks: List[Any] = []
+
+
+def at_exit(callback: Callable[[], Any]) -> None:
+    """Run the bound method ``callback`` from raven's one atexit hook (its object held weakly)."""
+    _register_atexit()
+    with _atexit_lock:
+        _exit_callbacks[:] = [ref for ref in _exit_callbacks if ref() is not None]
+        _exit_callbacks.append(weakref.WeakMethod(callback))
+
+
 def _flush_all_at_exit() -> None:
+    for ref in list(_exit_callbacks):
+        callback = ref()
+        if callback is not None:
+            try:
+                callback()
+            except Exception:
+                logger.error("raven: failed to flush at exit", exc_info=True)
     for worker in list(_live_workers):
         try:
             worker._at_exit()
