@@ -93,6 +93,8 @@ class Delivery:
         self.stats = stats
         self.state = state
         self.endpoint = endpoint
+        #: ``auto``: envelopes until the server answers 404/405 to one, then store for good
+        self._auto = endpoint == "auto"
         self.spool = spool
         self.store_url = store_url
         self.envelope_url = envelope_url
@@ -214,6 +216,9 @@ class Delivery:
     def _deliver(self, item: Pending) -> Optional[float]:
         """Try ``item``; None when finished, else seconds to wait at least before a retry."""
         assert self._send is not None
+        if self.endpoint == "store" and self._auto and _is_envelope(item):
+            # queued before the server turned out to have no envelope endpoint
+            item = self._as_store(item) or item
         for _ in range(3):  # the first try, a smaller re-encoding, a store fallback
             if self.limits.is_limited(item.category):
                 self.stats.drop("ratelimit_backoff", category=item.category)
