@@ -946,7 +946,7 @@ class Client:
                 store_url=remote.store_endpoint,
                 envelope_url=remote.envelope_endpoint,
             )
-            delivery._report_headers = self._headers(protocol.ENVELOPE_CONTENT_TYPE)
+            delivery.make_report_headers = lambda: self._headers(protocol.ENVELOPE_CONTENT_TYPE)
             self._deliveries[id(remote)] = delivery
         return delivery
 
@@ -961,8 +961,10 @@ class Client:
         from raven.transport.delivery import FlushReport
 
         if not self._deliveries:
-            stats = self.stats.as_dict()
-            return FlushReport(stats["delivered"], stats["dropped"], 0)  # type: ignore[arg-type]
+            if not (self.stats.has_unreported and self.remote.is_active()):
+                stats = self.stats.as_dict()
+                return FlushReport(stats["delivered"], stats["dropped"], 0)  # type: ignore[arg-type]
+            self._get_delivery()  # drops to report (envelope endpoint) before any event was sent
         report = None
         for delivery in list(self._deliveries.values()):
             report = delivery.flush(timeout)

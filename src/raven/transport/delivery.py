@@ -20,7 +20,7 @@ import threading
 import time
 
 from raven import protocol
-from raven.exceptions import APIError, RateLimited
+from raven.exceptions import APIError
 from raven.transport.ratelimit import RateLimits
 from raven.transport.worker import DeliveryWorker, Pending
 
@@ -161,7 +161,12 @@ class Delivery:
                 retry = self._deliver(item)
                 if retry is None:
                     return
-            # not sent (or others are waiting to be retried): the worker keeps it, in order
+                # not sent: the worker keeps it and tries again after a back-off
+                item.attempts += 1
+                self._enqueue(item)
+                self.worker.defer(retry)
+                return
+            # others are waiting to be retried: this one queues behind them, in order
         self._enqueue(item)
 
     def _enqueue(self, item: Pending) -> None:
@@ -193,7 +198,14 @@ class Delivery:
     def _send_raising(self, item: Pending) -> None:
         """``raise_send_errors=True``: one attempt, the error goes to the caller."""
         assert self._send is not None
-        response = self._send(item.url, item.body, item.headers)
+        try:
+            response = self._send(item.url, item.body, item.headers)
+        except APIError as exc:
+            headers = _limit_headers(exc)
+            self.limits.update(exc.code, headers)
+            reason = {429: "ratelimit_backoff", 413: "event_too_large"}.get(exc.code, "send_error")
+            self.stats.drop(reason, category=item.category)
+            raise
         self._update_limits(response)
         self._delivered()
 
@@ -242,11 +254,10 @@ class Delivery:
     def _judge(self, item: Pending, exc: BaseException) -> Any:
         """The fate of ``item`` after ``exc``: None (finished), a retry delay, or a new item."""
         if isinstance(exc, APIError):
-            headers = getattr(exc, "headers", None) or {}
-            if isinstance(exc, RateLimited) and not headers:
-                headers = {"Retry-After": str(exc.retry_after or "")}
+            headers = _limit_headers(exc)
             seconds = self.limits.update(exc.code, headers)
             if exc.code == 429:
+                self.state.set_fail(retry_after=seconds or 0)  # as 6.10 did: did_fail() is True
                 self.stats.drop("ratelimit_backoff", category=item.category)
                 self._log_once(
                     ("429", int(seconds or 0)),
@@ -280,6 +291,11 @@ class Delivery:
                 type(exc).__name__,
                 exc.message,
             )
+            return None
+        if not _is_network_error(exc) and item.attempts + 1 >= MAX_SERVER_ERROR_ATTEMPTS:
+            # not the network: a transport bug that would block every later event for ever
+            self.stats.drop("send_error", category=item.category)
+            logger.error("raven: the transport keeps failing on an event; dropped", exc_info=exc)
             return None
         self._failed(exc)
         return 0.0
@@ -361,7 +377,7 @@ class Delivery:
         self._last_report = now
         payload = protocol.client_report(counts, time.time())
         body = protocol.compress(protocol.envelope(None, items=(("client_report", payload),)))
-        headers = dict(self._report_headers)
+        headers = self.make_report_headers()
         _set_encoding(headers, body)
         try:
             assert self._send is not None
@@ -369,7 +385,9 @@ class Delivery:
         except Exception:
             self.stats.restore_unreported(counts)
 
-    _report_headers: Dict[str, str] = {}
+    def make_report_headers(self) -> Dict[str, str]:
+        """Headers for a client-report envelope (the client replaces this with its auth)."""
+        return {"Content-Type": protocol.ENVELOPE_CONTENT_TYPE}
 
     def _abandoned(self, items: List[Pending]) -> None:
         for item in items:
@@ -387,26 +405,39 @@ class Delivery:
         return self._worker.pending() if self._worker is not None else 0
 
     def flush(self, timeout: Optional[float] = None) -> FlushReport:
-        if self._worker is not None:
-            self._worker.flush(timeout)
-        if self.uses_envelopes and self.stats.has_unreported and self.kind != "async":
-            self._maybe_report(force=True)
+        drained = self._worker.flush(timeout) if self._worker is not None else True
+        self._report_if_healthy(drained)
         return self.report()
 
     def close(self, timeout: Optional[float] = None) -> FlushReport:
-        if self._worker is not None:
-            if self.uses_envelopes and self.kind != "async":
-                self._worker.flush(timeout)
-                if self.stats.has_unreported:
-                    self._maybe_report(force=True)
-            self._worker.close(timeout)
+        worker = self._worker
+        pending = 0
+        if worker is not None:
+            if timeout is None:
+                timeout = worker.shutdown_timeout
+            deadline = time.monotonic() + timeout
+            drained = worker.flush(timeout)
+            self._report_if_healthy(drained)
+            worker.close(max(deadline - time.monotonic(), 0))
+            pending = worker.pending()  # an event still being sent, or spooled ones
             self._worker = None
+        else:
+            self._report_if_healthy(True)
         if self.spool is not None:
             try:
                 self.spool.close()
             except Exception:
                 pass
-        return self.report()
+        stats = self.stats.as_dict()
+        return FlushReport(stats["delivered"], stats["dropped"], pending)
+
+    def _report_if_healthy(self, drained: bool) -> None:
+        """Send unreported drops now, unless delivery is failing (it would only wait)."""
+        if not (self.uses_envelopes and self.stats.has_unreported) or self.kind == "async":
+            return
+        if not drained or (self._worker is not None and self._worker.failing):
+            return
+        self._maybe_report(force=True)
 
     def report(self) -> FlushReport:
         stats = self.stats.as_dict()
@@ -441,6 +472,28 @@ def _sync_sender(transport: Any) -> Callable[[str, bytes, Dict[str, str]], Any]:
     if len(params) == 2:
         return lambda url, data, headers: transport.send(data, headers)
     return lambda url, data, headers: transport.send(url, data, headers)
+
+
+def _limit_headers(exc: APIError) -> Any:
+    """The response headers of a refusal, with a 6.10-style ``retry_after`` folded in."""
+    headers = getattr(exc, "headers", None) or {}
+    retry_after = getattr(exc, "retry_after", None)
+    if (
+        retry_after
+        and headers.get("Retry-After") is None
+        and headers.get("X-Sentry-Rate-Limits") is None
+    ):
+        headers = dict(headers)
+        headers["Retry-After"] = str(retry_after)
+    return headers
+
+
+def _is_network_error(exc: BaseException) -> bool:
+    """Whether ``exc`` says the server could not be reached (as opposed to a bug)."""
+    if isinstance(exc, (OSError, EOFError)):
+        return True
+    module = type(exc).__module__ or ""
+    return module.split(".", 1)[0] in ("urllib3", "requests", "http", "ssl", "socket")
 
 
 def _is_envelope(item: Pending) -> bool:

@@ -160,6 +160,13 @@ class DeliveryWorker:
         self._ensure_thread()
         return True
 
+    def defer(self, hint: float = 0.0) -> None:
+        """Count a failure the caller saw itself: wait a back-off before the next attempt."""
+        with self._cond:
+            self._failures += 1
+            delay = max(hint, backoff_delay(self._failures, self._rand))
+            self._resume_at = max(self._resume_at, time.monotonic() + delay)
+
     def wake(self) -> None:
         """Something was spooled: look at the spool now instead of at the next poll."""
         if self._pid != os.getpid():
