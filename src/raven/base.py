@@ -945,8 +945,8 @@ class Client:
                 queue_bytes=options.queue_bytes,
                 store_url=remote.store_endpoint,
                 envelope_url=remote.envelope_endpoint,
+                report_headers=lambda: self._headers(protocol.ENVELOPE_CONTENT_TYPE),
             )
-            delivery.make_report_headers = lambda: self._headers(protocol.ENVELOPE_CONTENT_TYPE)
             self._deliveries[id(remote)] = delivery
         return delivery
 

@@ -88,8 +88,13 @@ class Delivery:
         store_url: Optional[str] = None,
         envelope_url: Optional[str] = None,
         clock: Optional[Callable[[], float]] = None,
+        report_headers: Optional[Callable[[], Dict[str, str]]] = None,
     ) -> None:
         self.transport = transport
+        #: headers (auth, content type) for a client-report envelope, made when one is sent
+        self.make_report_headers = report_headers or (
+            lambda: {"Content-Type": protocol.ENVELOPE_CONTENT_TYPE}
+        )
         self.stats = stats
         self.state = state
         self.endpoint = endpoint
@@ -384,10 +389,6 @@ class Delivery:
             self._update_limits(self._send(self.envelope_url, body, headers))
         except Exception:
             self.stats.restore_unreported(counts)
-
-    def make_report_headers(self) -> Dict[str, str]:
-        """Headers for a client-report envelope (the client replaces this with its auth)."""
-        return {"Content-Type": protocol.ENVELOPE_CONTENT_TYPE}
 
     def _abandoned(self, items: List[Pending]) -> None:
         for item in items:
