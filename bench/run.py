@@ -14,8 +14,13 @@ absolute numbers, ours/raven and ours/sdk ratios and the targets.
     python bench/run.py [--quick] [--only S1,S2] [--json out.json] [--markdown [FILE]]
 
 Progress goes to stderr; the table goes to stdout.  See bench/README.md.
+
+S5 (delivery storm) also runs the loopback sink of the test suite
+(``tests/servers/sink.py``) in this process, one per variant, and counts what
+it received.
 """
 import argparse
+import collections
 import json
 import os
 import platform
@@ -48,6 +53,11 @@ PLANS = {
         "s4_logging.py",
         {"iterations": 200_000, "info-iterations": 50_000, "repeat": 5, "rounds": 3},
         {"iterations": 100_000, "info-iterations": 20_000, "repeat": 3, "rounds": 2},
+    ),
+    "S5": (
+        "s5_storm.py",
+        {"iterations": 5000, "variants": "up,down5,ratelimit3"},
+        {"iterations": 1000, "variants": "up,down5,ratelimit3"},
     ),
     "S7": ("s7_import.py", {"iterations": 20}, {"iterations": 5}),
 }
@@ -162,6 +172,15 @@ def headline(workload, result):
         return "%.1f us/call" % result["us_per_call"]
     if workload == "S4":
         return "filtered %.0f ns, INFO %.0f ns" % (result["filtered_ns"], result["info_ns"])
+    if workload == "S5":
+        parts = []
+        for variant, res in result["variants"].items():
+            if isinstance(res, str):
+                parts.append("%s %s" % (variant, res))
+            else:
+                parts.append("%s %d/%d delivered, %.0f µs/event" % (
+                    variant, res["delivered"], res["iterations"], res["wall_us_per_event"]))
+        return "; ".join(parts)
     return "+%.1f ms over bare, %.1f MiB" % (result["over_bare_ms_best"], result["client_rss_mib"])
 
 
@@ -188,6 +207,181 @@ def run_s4(python, script, flavor, options, cwd):
     return combined
 
 
+# S5: the sink runs here, in the driver; the client storms it from a subprocess.
+S5_VARIANTS = {
+    "up": "sink up",
+    "down5": "sink not listening for the first 5 s",
+    "ratelimit3": "429 + Retry-After: 2 for the first 3 s, then 200",
+}
+S5_DOWN_S = 5.0
+S5_LIMIT_S = 3.0
+S5_RETRY_AFTER = "2"
+S5_FLUSH_TIMEOUT = 60  # what the workload passes to close()/flush()
+S5_READY_TIMEOUT = 60  # interpreter start + import + client init
+S5_TIMEOUT = 180  # after "go": storm + flush + atexit hooks; then the pid is killed
+S5_GRACE = 1.0  # after the process is gone, for requests still in flight
+
+
+def load_sink():
+    """The test suite's loopback sink (``tests/servers/sink.py``, stdlib only)."""
+    tests = str(REPO / "tests")
+    if tests not in sys.path:
+        sys.path.insert(0, tests)
+    from servers.sink import Sink
+
+    return Sink
+
+
+def wait_for_ready(out, proc, timeout):
+    """Poll the child's stdout file for its ``{"ready": ...}`` line."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        out.seek(0)
+        if b'"ready"' in out.read():
+            return True
+        if proc.poll() is not None:
+            return False
+        time.sleep(0.01)
+    return False
+
+
+def json_lines(text):
+    """Every JSON object printed on stdout, merged in order (raven 6.10 prints plain text
+    at exit too)."""
+    merged, other = {}, 0
+    for line in text.splitlines():
+        line = line.strip()
+        try:
+            item = json.loads(line) if line.startswith("{") else None
+        except ValueError:
+            item = None
+        if isinstance(item, dict):
+            merged.update(item)
+        elif line:
+            other += 1
+    return merged, other
+
+
+def run_s5_variant(python, script, flavor, options, cwd, variant):
+    """One client process against a fresh sink in one variant; what the sink saw."""
+    Sink = load_sink()
+    sink = Sink()
+    proc = None
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        try:
+            if variant == "down5":
+                sink.start_later(3600)  # port reserved, connections refused until "go"
+            else:
+                sink.start()
+            cmd = [str(python), str(WORKLOADS / script), "--client", flavor,
+                   "--dsn", sink.dsn(secret="secret"), "--variant", variant,
+                   "--flush-timeout", str(S5_FLUSH_TIMEOUT)]
+            for key, val in options.items():
+                cmd += ["--" + key, str(val)]
+            proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=out, stderr=err,
+                                    env=child_env(), cwd=cwd)
+            if not wait_for_ready(out, proc, S5_READY_TIMEOUT):
+                proc.kill()
+                proc.wait()
+                err.seek(0)
+                return "error: [%s] no ready line: %s" % (
+                    variant, last_line(err.read().decode("utf-8", "replace")))
+            # the variant's clock starts with the storm
+            if variant == "down5":
+                sink.stop()
+                sink.start_later(S5_DOWN_S)
+            elif variant == "ratelimit3":
+                sink.respond(429, headers={"Retry-After": S5_RETRY_AFTER}, duration=S5_LIMIT_S)
+            go = time.time()
+            proc.stdin.write(b"go\n")
+            proc.stdin.close()
+            killed = None
+            try:
+                proc.wait(timeout=S5_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                proc.kill()  # hung (at exit?): the pid is ours, bounded wait is over
+                proc.wait()
+                killed = S5_TIMEOUT
+            process_s = time.time() - go
+            time.sleep(S5_GRACE)
+            requests = sink.requests
+        finally:
+            if proc is not None and proc.poll() is None:
+                proc.kill()
+                proc.wait()
+            sink.stop()
+        out.seek(0)
+        err.seek(0)
+        stdout = out.read().decode("utf-8", "replace")
+        stderr = err.read().decode("utf-8", "replace")
+
+    result, other_lines = json_lines(stdout)
+    if "workload" not in result:
+        why = "killed after %ds" % killed if killed else "exit code %s" % proc.returncode
+        return "error: [%s] no result (%s): %s" % (variant, why, last_line(stderr or stdout))
+    if proc.returncode not in (0, None) and not killed:
+        result["exit_code"] = proc.returncode
+    result.pop("ready", None)
+    result["killed_after_s"] = killed
+    result["process_after_go_s"] = process_s
+    result["stdout_text_lines"] = other_lines
+    result["stderr_lines"] = len(stderr.splitlines())
+    n = result["iterations"]
+
+    accepted = [r for r in requests if 200 <= r.status < 300]
+    ids = [e.get("event_id") for r in accepted for e in r.events if isinstance(e, dict)]
+    result["requests"] = len(requests)
+    result["connections"] = len({r.peer for r in requests})
+    bodies = [len(r.raw) for r in requests if r.events]
+    result["body_bytes_mean"] = sum(bodies) / len(bodies) if bodies else None
+    result["statuses"] = {str(k): v for k, v in sorted(
+        collections.Counter(r.status for r in requests).items())}
+    result["delivered"] = len(set(ids) - {None})
+    result["delivered_twice"] = len(ids) - len(set(ids))
+    reports = [rep for r in accepted for rep in r.client_reports]
+    by_reason = collections.Counter()
+    for rep in reports:
+        for item in rep.get("discarded_events") or ():
+            if item.get("category") in ("error", "default"):
+                by_reason[item.get("reason")] += int(item.get("quantity") or 0)
+    result["client_report_drops"] = dict(by_reason)
+    stats = result.get("stats")
+    if isinstance(stats, dict):  # ours: what the client says it dropped, and why
+        dropped = stats.get("dropped")
+        counted = sum(dropped.values()) if isinstance(dropped, dict) else int(dropped or 0)
+    elif flavor == "sdk":  # sentry-sdk: only what reached the server in client reports
+        counted = sum(by_reason.values())
+    else:  # raven 6.10 logs what it drops, it counts nothing
+        counted = 0
+    result["counted_drops"] = counted
+    result["delivered_plus_counted"] = result["delivered"] + counted
+    result["unaccounted"] = n - result["delivered"] - counted
+    if variant == "ratelimit3":
+        end = go + S5_LIMIT_S
+        limited = [r.time for r in requests if r.status == 429]
+        first = min(limited) if limited else end
+        result["window_requests"] = sum(1 for r in requests if first < r.time < end)
+        result["window_429"] = len(limited)
+    return result
+
+
+def run_s5(python, script, flavor, options, cwd):
+    options = dict(options)
+    variants = [v for v in options.pop("variants").split(",") if v]
+    out = {"workload": "S5", "iterations": options["iterations"], "variants": {}}
+    for variant in variants:
+        if variant not in S5_VARIANTS:
+            raise ValueError("unknown S5 variant %r" % variant)
+        try:
+            out["variants"][variant] = run_s5_variant(python, script, flavor, options, cwd,
+                                                      variant)
+        except Exception as exc:  # the harness keeps going; the table shows the error
+            out["variants"][variant] = "error: [%s] %s: %s" % (variant, type(exc).__name__, exc)
+    if all(isinstance(v, str) for v in out["variants"].values()):
+        return next(iter(out["variants"].values()), "error: no S5 variant")
+    return out
+
+
 def run_all(selected, quick, pythons, cwd):
     results = {name: {} for name in CLIENTS}
     for workload in selected:
@@ -201,6 +395,8 @@ def run_all(selected, quick, pythons, cwd):
             started = time.perf_counter()
             if workload == "S4":
                 result = run_s4(python, script, flavor, options, cwd)
+            elif workload == "S5":
+                result = run_s5(python, script, flavor, options, cwd)
             else:
                 result = run_workload(python, script, flavor, options, cwd)
             results[name][workload] = result
@@ -231,9 +427,27 @@ def s4_ratio(results, name, kind):
     return client / none
 
 
+def s5(results, name, variant, key):
+    """One number of one S5 variant, or that variant's error string."""
+    node = value(results, name, "S5")
+    if node is None or isinstance(node, str):
+        return node
+    node = node["variants"].get(variant)
+    if node is None or isinstance(node, str):
+        return node
+    return node[key]
+
+
+def s5_events(results):
+    """How many events ours captured in S5 (the target of "all delivered")."""
+    return value(results, "ours", "S5", "iterations")
+
+
 # Each row: label, unit, workload, getter(results, name), target.
 # target: ("vs", ((ref, max_ratio), ...)) compares ours to a reference client;
-#         ("abs", max_value) compares ours' own value.
+#         ("abs", max_ratio) compares ours' own value (a ratio, shown with ×);
+#         ("max", max_value) compares ours' own value (a count);
+#         ("all", count_getter(results)) wants ours' value to equal that count.
 ROWS = [
     ("S1 exception capture + encode, CPU per event", "ms", "S1",
      lambda r, n: value(r, n, "S1", "ms_per_event"), ("vs", (("raven", 0.10), ("sdk", 0.35)))),
@@ -253,6 +467,28 @@ ROWS = [
      lambda r, n: value(r, n, "S4", "client", "info_ns"), None),
     ("S4 INFO call, client vs none (d/c)", "×", "S4",
      lambda r, n: s4_ratio(r, n, "info_ns"), ("abs", 1.3)),
+    ("S5 delivered, sink up", "events", "S5",
+     lambda r, n: s5(r, n, "up", "delivered"), ("all", s5_events)),
+    ("S5 delivered, sink down first 5 s", "events", "S5",
+     lambda r, n: s5(r, n, "down5", "delivered"), ("all", s5_events)),
+    ("S5 delivered, 429 + Retry-After: 2 first 3 s", "events", "S5",
+     lambda r, n: s5(r, n, "ratelimit3", "delivered"), None),
+    ("S5 requests sent inside the 429 window", "requests", "S5",
+     lambda r, n: s5(r, n, "ratelimit3", "window_requests"), ("max", 0)),
+    ("S5 delivered + counted drops, 429 variant", "events", "S5",
+     lambda r, n: s5(r, n, "ratelimit3", "delivered_plus_counted"), ("all", s5_events)),
+    ("S5 app-thread wall per event, sink up", "µs", "S5",
+     lambda r, n: s5(r, n, "up", "wall_us_per_event"), ("vs", (("raven", 0.25),))),
+    ("S5 app-thread wall per event, sink down 5 s", "µs", "S5",
+     lambda r, n: s5(r, n, "down5", "wall_us_per_event"), ("vs", (("raven", 0.25),))),
+    ("S5 app-thread wall per event, 429 first 3 s", "µs", "S5",
+     lambda r, n: s5(r, n, "ratelimit3", "wall_us_per_event"), ("vs", (("raven", 0.25),))),
+    ("S5 app-thread CPU per event, sink up", "µs", "S5",
+     lambda r, n: s5(r, n, "up", "cpu_us_per_event"), None),
+    ("S5 loop end to exit (flush + atexit), sink up", "s", "S5",
+     lambda r, n: s5(r, n, "up", "exit_s"), None),
+    ("S5 loop end to exit (flush + atexit), down 5 s", "s", "S5",
+     lambda r, n: s5(r, n, "down5", "exit_s"), None),
     ("S7 import + init over bare python (best)", "ms", "S7",
      lambda r, n: value(r, n, "S7", "over_bare_ms_best"), ("vs", (("raven", 0.5),))),
     ("S7 import + init over bare python (median)", "ms", "S7",
@@ -263,7 +499,9 @@ ROWS = [
      lambda r, n: value(r, n, "S7", "client_rss_mib"), ("vs", (("raven", 1.0),))),
 ]
 
-PRECISION = {"ms": 2, "µs": 1, "ns": 0, "×": 2, "MiB": 1, "bytes": 0}
+PRECISION = {"ms": 2, "µs": 1, "ns": 0, "×": 2, "MiB": 1, "bytes": 0, "s": 1, "events": 0,
+             "requests": 0}
+NO_RATIO = {"×", "events", "requests", "s"}  # no ours/raven quotient for these
 
 
 def fmt(x, unit):
@@ -290,13 +528,26 @@ def build_rows(results, selected):
         ratios = {}
         for ref in ("raven", "sdk"):
             ok = isinstance(ours, (int, float)) and isinstance(values[ref], (int, float))
-            ratios[ref] = ours / values[ref] if ok and unit != "×" and values[ref] else None
+            ok = ok and unit not in NO_RATIO and values[ref]
+            ratios[ref] = ours / values[ref] if ok else None
         target_text, status = "", ""
         if target:
             kind, spec = target
+            number = isinstance(ours, (int, float))
             if kind == "abs":
                 target_text = "≤ %.1f×" % spec
-                checks = [ours <= spec] if isinstance(ours, (int, float)) else [None]
+                checks = [ours <= spec] if number else [None]
+            elif kind == "max":
+                target_text = "≤ %g" % spec
+                checks = [ours <= spec] if number else [None]
+            elif kind == "all":
+                try:
+                    expected = spec(results)
+                except (KeyError, TypeError):
+                    expected = None
+                ok = number and isinstance(expected, int)
+                target_text = "= %d (all)" % expected if isinstance(expected, int) else "all"
+                checks = [ours == expected] if ok else [None]
             else:
                 target_text = ", ".join("≤ %.2f× %s" % (lim, ref) for ref, lim in spec)
                 checks = [
@@ -354,13 +605,21 @@ def render_markdown(rows):
     return "\n".join(out)
 
 
+def failures(result):
+    """Error strings of a workload's result: the whole of it, or some S5 variants."""
+    if isinstance(result, str):
+        return [result]
+    if isinstance(result, dict) and isinstance(result.get("variants"), dict):
+        return [v for v in result["variants"].values() if isinstance(v, str)]
+    return []
+
+
 def error_notes(results, selected):
     """Full text of every failure, once per distinct message."""
     seen = {}
     for name, (title, *_rest) in CLIENTS.items():
         for workload in selected:
-            result = results[name].get(workload)
-            if isinstance(result, str):
+            for result in failures(results[name].get(workload)):
                 seen.setdefault((title, result), []).append(workload)
     return ["%s (%s): %s" % (title, ", ".join(ws), msg[len("error: "):] if msg.startswith(
         "error: ") else msg) for (title, msg), ws in seen.items()]
@@ -388,6 +647,22 @@ def fairness_notes(results, selected):
             if patched:
                 notes.append("S4 %s: importing the library patches logging (%s), so the "
                              "no-client baseline already pays for it" % (title, ", ".join(patched)))
+        s5 = results[name].get("S5")
+        if "S5" in selected and isinstance(s5, dict):
+            for variant, res in s5["variants"].items():
+                if not isinstance(res, dict):
+                    continue
+                if res.get("killed_after_s"):
+                    notes.append("S5 %s %s: the process did not exit; killed after %d s"
+                                 % (title, variant, res["killed_after_s"]))
+                if res["captured_ids"] < res["iterations"]:
+                    notes.append("S5 %s %s: only %d of %d captures returned an event id"
+                                 % (title, variant, res["captured_ids"], res["iterations"]))
+                if res.get("unaccounted", 0) < 0:
+                    notes.append("S5 %s %s: delivered + counted drops exceeds the events "
+                                 "captured (%d + %d > %d): drops counted twice?" % (
+                                     title, variant, res["delivered"], res["counted_drops"],
+                                     res["iterations"]))
     return notes
 
 
@@ -462,7 +737,7 @@ def main(argv=None):
         log("[out] JSON written to %s" % args.json)
 
     # The harness itself is broken if a reference client failed.
-    broken = any(isinstance(results[n].get(w), str) for n in ("raven", "sdk") for w in selected)
+    broken = any(failures(results[n].get(w)) for n in ("raven", "sdk") for w in selected)
     return 2 if broken else 0
 
 

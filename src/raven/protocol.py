@@ -218,6 +218,9 @@ def _empty_stacktrace(value: Any) -> bool:
 #: what a server takes for one event (Sentry's limits; larger events are answered with 413)
 MAX_EVENT_JSON = 1_000_000
 MAX_EVENT_BODY = 200_000
+#: JSON up to this size is under both limits whatever gzip makes of it (it grows incompressible
+#: data by a few bytes at most)
+_SURELY_FITS = MAX_EVENT_BODY - 1024
 
 
 def encode(data: Dict[str, Any], level: int = COMPRESS_LEVEL) -> bytes:
@@ -234,6 +237,30 @@ def encode_wire(
 ) -> bytes:
     """Store body for an event already in wire form; ``shrink_from``: a body to halve (413)."""
     return _fit(wire, lambda j: compress(j, level), shrink_from)
+
+
+def encode_json(data: Dict[str, Any]) -> bytes:
+    """The event's JSON, within the server's limits, not compressed.
+
+    This is what the capturing thread produces: compression runs on the delivery worker,
+    because zlib releases the GIL and hands it to the sending thread mid-capture.
+    """
+    wire = to_wire(data)
+    json_bytes = dumps(wire)
+    if len(json_bytes) <= _SURELY_FITS:
+        return json_bytes
+    return _fit_json(wire)
+
+
+def encode_envelope_json(data: Dict[str, Any], event_id: Optional[str] = None) -> bytes:
+    """An envelope with the event (as :func:`encode_json`), not compressed."""
+    return envelope(encode_json(data), event_id or data.get("event_id"), sent_at=time.time())
+
+
+def _fit_json(wire: Dict[str, Any]) -> bytes:
+    from raven._core.budget import fit
+
+    return fit(wire, dumps, compress, max_json=MAX_EVENT_JSON, max_body=MAX_EVENT_BODY).json
 
 
 def encode_envelope(data: Dict[str, Any], event_id: Optional[str] = None) -> bytes:

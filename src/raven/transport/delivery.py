@@ -203,6 +203,7 @@ class Delivery:
     def _send_raising(self, item: Pending) -> None:
         """``raise_send_errors=True``: one attempt, the error goes to the caller."""
         assert self._send is not None
+        _compress(item)
         try:
             response = self._send(item.url, item.body, item.headers)
         except APIError as exc:
@@ -226,6 +227,7 @@ class Delivery:
                 # event-loop transports are not retried here: counted, not silently lost
                 self.stats.drop("network_error", category=item.category)
 
+        _compress(item)
         self.transport.async_send(item.url, item.body, item.headers, success, failure)
 
     # -- on the worker (or inline for sync transports) ---------------------------------------
@@ -236,6 +238,7 @@ class Delivery:
         if self.endpoint == "store" and self._auto and _is_envelope(item):
             # queued before the server turned out to have no envelope endpoint
             item = self._as_store(item) or item
+        _compress(item)
         for _ in range(3):  # the first try, a smaller re-encoding, a store fallback
             if self.limits.is_limited(item.category):
                 self.stats.drop("ratelimit_backoff", category=item.category)
@@ -502,6 +505,19 @@ def _is_envelope(item: Pending) -> bool:
         if key.lower() == "content-type":
             return value == protocol.ENVELOPE_CONTENT_TYPE
     return False
+
+
+def _compress(item: Pending) -> None:
+    """gzip a body the capturing thread left plain (it is cheaper to do it here, see
+    :func:`raven.protocol.encode_json`); bodies already encoded are left alone."""
+    body = item.body
+    if len(body) < protocol.COMPRESS_MIN_SIZE or body[:1] not in (b"{", b"["):
+        return
+    if any(k.lower() == "content-encoding" for k in item.headers):
+        return
+    item.body = protocol.compress(body)
+    item.headers = dict(item.headers)
+    _set_encoding(item.headers, item.body)
 
 
 def _set_encoding(headers: Dict[str, str], body: bytes) -> None:
