@@ -250,3 +250,42 @@ def test_a_sync_transport_waits_no_longer_than_its_timeout(sink: Sink) -> None:
     client.close(timeout=0)
 
     assert waited < 3.0  # the timeout (0.5 s) plus generous slack; the server takes 5 s
+
+
+SHARED_SPOOL_APP = textwrap.dedent(
+    """
+    import sys
+    import raven
+
+    dsn, spool, tag = sys.argv[1], sys.argv[2], sys.argv[3]
+    client = raven.Client(dsn, spool_path=spool, install_sys_hook=False, hook_libraries=[])
+    for i in range(400):
+        client.captureMessage("worker %s event %d" % (tag, i))
+    report = client.close(timeout=60)
+    # pending counts the whole spool, siblings' rows included: only drops are this process's
+    sys.stdout.write("dropped %d\\n" % sum(report.dropped.values()))
+    """
+)
+
+
+def test_processes_sharing_one_spool_deliver_every_event_once(sink: Sink, tmp_path: Any) -> None:
+    sink.start()
+    sink.slow(0.002)  # both workers race for the same rows while the storm lasts
+    spool = str(tmp_path / "shared.db")
+    apps = [
+        subprocess.Popen(
+            [sys.executable, "-c", SHARED_SPOOL_APP, sink.dsn(), spool, tag],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for tag in ("a", "b", "c")
+    ]
+    outputs = []
+    for app in apps:
+        out, _ = app.communicate(timeout=120)
+        outputs.append((app.returncode, out.strip()))
+
+    assert outputs == [(0, "dropped 0")] * 3
+    ids = sink.event_ids()
+    assert len(ids) == 1200
+    assert len(set(ids)) == 1200, "an event was sent twice"

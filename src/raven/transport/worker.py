@@ -27,7 +27,7 @@ logger = logging.getLogger("sentry.errors")
 
 #: first retry delay after a failure, and the cap the doubling stops at (seconds)
 BACKOFF_BASE = 0.5
-BACKOFF_MAX = 30.0
+BACKOFF_MAX = 10.0
 #: with a spool and nothing to do, look for rows other processes left behind this often
 SPOOL_POLL = 5.0
 SPOOL_BATCH = 32
