@@ -126,8 +126,8 @@ def test_backoff_jitter_takes_between_half_and_all_of_the_step(
     assert backoff_delay(3, lambda: 1.0) == 2.0
 
 
-def test_the_default_backoff_starts_at_half_a_second_and_caps_at_thirty() -> None:
-    assert DEFAULT_BACKOFF == (0.5, 30.0)
+def test_the_default_backoff_starts_at_half_a_second_and_caps_at_ten() -> None:
+    assert DEFAULT_BACKOFF == (0.5, 10.0)
 
 
 # -- lazy start -------------------------------------------------------------------------------
@@ -150,6 +150,22 @@ def test_the_first_event_starts_one_daemon_thread(make_worker: Any) -> None:
     threads = worker_threads()
     assert len(threads) == 1
     assert threads[0].daemon
+    assert worker.flush(WAIT)
+    assert script.delivered == ["a", "b"]
+
+
+def test_an_idle_thread_exits_and_the_next_event_starts_a_new_one(
+    make_worker: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(worker_mod, "IDLE_EXIT", 0.05)
+    script = Script()
+    worker = make_worker(script)
+    worker.put(item("a"))
+    assert worker.flush(WAIT)
+    wait_until(lambda: worker_threads() == [])  # an unused client keeps no thread
+
+    worker.put(item("b"))
+
     assert worker.flush(WAIT)
     assert script.delivered == ["a", "b"]
 

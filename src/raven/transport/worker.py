@@ -30,6 +30,8 @@ BACKOFF_BASE = 0.5
 BACKOFF_MAX = 10.0
 #: with a spool and nothing to do, look for rows other processes left behind this often
 SPOOL_POLL = 5.0
+#: without a spool, an idle thread exits after this many seconds (and restarts on demand)
+IDLE_EXIT = 60.0
 SPOOL_BATCH = 32
 
 
@@ -305,9 +307,15 @@ class DeliveryWorker:
                     self._busy = True
                     return _CLAIM
                 self._cond.notify_all()  # idle: wake flush() waiters
-                self._cond.wait(SPOOL_POLL if self.spool is not None else None)
                 if self.spool is not None:
+                    self._cond.wait(SPOOL_POLL)
                     self._spool_idle = False
+                elif not self._cond.wait(IDLE_EXIT) and not self._queue:
+                    # nothing to do for a while: let the thread go (a client that is no
+                    # longer used must not keep one for ever); put() starts a new one
+                    if self._thread is threading.current_thread():
+                        self._thread = None
+                    return None
 
     def _run(self) -> None:
         batch: Deque[Pending] = deque()
