@@ -219,3 +219,17 @@ def test_envelopes_carry_client_reports_of_dropped_events(sink: Sink) -> None:
     assert {r.kind for r in sink.requests} == {"envelope"}
     discarded = [d for r in sink.requests for c in r.client_reports for d in c["discarded_events"]]
     assert discarded == [{"reason": "sample_rate", "category": "error", "quantity": sampled_out}]
+
+
+def test_a_full_spool_evicts_its_oldest_events_and_counts_them(sink: Sink, tmp_path: Any) -> None:
+    sink.stop()
+    client = make_client(sink.dsn(), spool_path=str(tmp_path / "spool.db"), spool_max_events=5)
+
+    ids = [client.captureMessage("spooled %d" % i) for i in range(8)]
+    assert client.stats.dropped == {"cache_overflow": 3}
+    sink.start()
+    report = client.close(timeout=15)
+
+    assert sorted(sink.event_ids()) == sorted(ids[3:])  # the newest five
+    assert report.dropped == {"cache_overflow": 3}
+    assert report.pending == 0

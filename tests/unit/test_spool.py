@@ -159,16 +159,18 @@ def test_byte_cap_evicts_as_many_as_needed(path: str) -> None:
     s.close()
 
 
-def test_eviction_ignores_leases_and_late_acks_are_harmless(path: str) -> None:
+def test_eviction_spares_rows_being_sent_and_late_acks_are_harmless(path: str) -> None:
     s = Spool(path, max_events=2)
     s.put("u", b"a", {})
     s.put("u", b"b", {})
-    leased = s.claim()
-    assert s.put("u", b"c", {}) == 1  # evicts "a" although it is leased
-    s.release([leased[0].id])
-    s.ack([leased[0].id])
+    leased = s.claim()  # "a" and "b" are being sent: evicting them would count a delivery
+    assert s.put("u", b"c", {}) == 0  # so the cap is passed for now
+    assert len(s) == 3
+    s.release([leased[0].id])  # "a" failed: no longer in flight
+    assert s.put("u", b"d", {}) == 2  # now the oldest unleased rows go: "a", then "c"
+    s.ack([leased[0].id])  # a late ack of an evicted row changes nothing
     assert len(s) == 2
-    assert [e.body for e in s.claim()] == [b"c"]  # "b" is still leased to us
+    assert [e.body for e in s.claim()] == [b"d"]  # "b" is still leased to us
     s.close()
 
 

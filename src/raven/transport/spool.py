@@ -223,23 +223,30 @@ class Spool:
         if size > self.max_bytes:  # it would evict everything, itself included
             raise SpoolError("event of %d bytes exceeds the spool's max_bytes" % size)
         with _Transaction(self) as conn:
-            conn.execute(
+            new_id = conn.execute(
                 "INSERT INTO events (id, created, url, headers, category, event_id, body, size)"
                 " VALUES ((SELECT last_id + 1 FROM totals), ?, ?, ?, ?, ?, ?, ?)",
                 (_now(), url, json.dumps(headers), category, event_id, body, size),
-            )
+            ).lastrowid
             rows, total = conn.execute("SELECT rows, bytes FROM totals").fetchone()
             if rows <= self.max_events and total <= self.max_bytes:
                 return 0
-            evicted, last = 0, 0
-            oldest = conn.execute("SELECT id, size FROM events ORDER BY id")
+            # rows under a live lease are being sent right now: evicting one would count it
+            # as dropped and then deliver it anyway, so the cap may be passed by a batch
+            victims: List[Tuple[int]] = []
+            oldest = conn.execute(
+                "SELECT id, size FROM events WHERE (lease_owner IS NULL OR lease_until <= ?)"
+                " AND id != ? ORDER BY id",
+                (_now(), new_id),
+            )
             for row_id, row_size in oldest:
                 if rows <= self.max_events and total <= self.max_bytes:
                     break
-                rows, total, evicted, last = rows - 1, total - row_size, evicted + 1, row_id
+                rows, total = rows - 1, total - row_size
+                victims.append((row_id,))
             oldest.close()  # finished with, before the same table is written
-            conn.execute("DELETE FROM events WHERE id <= ?", (last,))
-            return evicted
+            conn.executemany("DELETE FROM events WHERE id = ?", victims)
+            return len(victims)
 
     def claim(self, limit: int = 64) -> List[SpooledEvent]:
         """Lease up to ``limit`` of the oldest rows that nobody alive holds, and return them."""
