@@ -59,6 +59,47 @@ def get_excepthook_client() -> Optional[Client]:
     return getattr(sys.excepthook, "raven_client", None)
 
 
+#: event keys built (and bounded) by raven itself or by its processors
+_BUILT_KEYS = frozenset(
+    (
+        "exception",
+        "sentry.interfaces.Exception",
+        "stacktrace",
+        "sentry.interfaces.Stacktrace",
+        "sentry.interfaces.Message",
+        "sentry.interfaces.Query",
+        "breadcrumbs",
+        "extra",
+        "tags",
+        "request",
+        "sentry.interfaces.Http",
+        "user",
+        "sentry.interfaces.User",
+        "sdk",
+        "modules",
+        "repos",
+        "message",
+    )
+)
+
+
+def _bound_raw_fields(data: Dict[str, Any]) -> None:
+    """Make what the caller passed raw in ``data=`` (fingerprint, culprit, contexts, custom
+    keys) plain and bounded: the JSON encoder would otherwise walk it in full, and a structure
+    that shares its parts takes exponential time."""
+    from raven._core.plain import plain
+
+    for key, value in list(data.items()):
+        if key in _BUILT_KEYS or value is None or type(value) in (str, int, float, bool):
+            continue
+        if key == "fingerprint" and isinstance(value, (list, tuple)):
+            data[key] = [v if type(v) is str else to_unicode(v) for v in value[:50]]
+        elif key in ("culprit", "transaction", "logger", "server_name", "release"):
+            data[key] = to_unicode(value)
+        elif not isinstance(value, datetime):
+            data[key] = plain(value)
+
+
 #: (event_id, data category) of the event being sent, for send_remote (6.10's signature has
 #: no room for them)
 _event_meta: ContextVar[Tuple[Optional[str], str]] = ContextVar(
@@ -637,6 +678,7 @@ class Client:
             items = [("extra", extra_data)]
         data["extra"] = {k: walk(v) for k, v in items}
 
+        _bound_raw_fields(data)
         data.setdefault("project", self.remote.project)
         data.setdefault("timestamp", date or _utcnow())
         data.setdefault("time_spent", time_spent)

@@ -18,7 +18,7 @@ from contextvars import ContextVar
 from time import time
 
 from raven._core.importhooks import when_imported
-from raven._core.plain import plain
+from raven._core.plain import bounded_repr, plain
 from raven.utils import once
 from raven.utils.encoding import to_unicode
 
@@ -63,19 +63,29 @@ def event_payload_considered_equal(a: Dict[str, Any], b: Dict[str, Any]) -> bool
     )
 
 
+def _text(value: Any, limit: int) -> str:
+    """``str(value)`` cut to ``limit``; a container's text is built bounded (its full ``str``
+    may be huge, or exponential when it shares its parts)."""
+    if type(value) is str:
+        return value[:limit]
+    if isinstance(value, (dict, list, tuple, set, frozenset)):
+        return bounded_repr(value, limit)
+    return to_unicode(value)[:limit]
+
+
 def _format(result: Dict[str, Any], message_max_length: int) -> Dict[str, Any]:
     message = result.get("message")
     if type(message) is str:  # cut first: a 10 MB message costs nothing to cut
         result["message"] = message[:message_max_length] or None
     else:
         try:
-            result["message"] = to_unicode(message)[:message_max_length] if message else None
+            result["message"] = _text(message, message_max_length) if message else None
         except Exception:
             result["message"] = to_unicode(type(message))
     category = result.get("category")
-    result["category"] = to_unicode(category)[:CATEGORY_MAX_LENGTH] if category else None
+    result["category"] = _text(category, CATEGORY_MAX_LENGTH) if category else None
     level = result.get("level")
-    result["level"] = to_unicode(level)[:LEVEL_MAX_LENGTH].lower() if level else None
+    result["level"] = _text(level, LEVEL_MAX_LENGTH).lower() if level else None
     data = result.get("data")
     if data is not None:
         result["data"] = plain(data)

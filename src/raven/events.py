@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import sys
 
-from raven.utils.encoding import to_unicode
+from raven.utils.encoding import bounded_text, to_unicode
 from raven.utils.stacks import get_stack_info, iter_traceback_frames
 
 TYPE_CHECKING = False
@@ -40,9 +40,30 @@ def _format_message(message: str, params: Any) -> Optional[str]:
     try:
         if isinstance(params, list):
             params = tuple(params)
+        if isinstance(params, tuple):
+            params = tuple(_Bounded(p) if type(p) in _CONTAINERS else p for p in params)
+        elif type(params) is dict:  # %(name)s parameters
+            params = {k: _Bounded(v) if type(v) in _CONTAINERS else v for k, v in params.items()}
         return to_unicode(message % params)[:MESSAGE_MAX_LENGTH]
     except _BuiltinException:
         return None
+
+
+_CONTAINERS = frozenset((list, tuple, dict, set, frozenset))
+
+
+class _Bounded:
+    """A container parameter that formats (``%s``, ``%r``) as its bounded text."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+    def __str__(self) -> str:
+        return bounded_text(self.value, MESSAGE_MAX_LENGTH)
+
+    __repr__ = __str__
 
 
 class BaseEvent:

@@ -37,6 +37,10 @@ prescrubbed_stacktraces: ContextVar[frozenset] = ContextVar(
 )
 
 
+
+#: containers the fast scrubber visits in one value at most (see raven._core.plain)
+SCRUB_MAX_CONTAINERS = 2000
+
 class Processor:
     """Base class: override the ``filter_*`` hooks (or ``get_data``) of the parts you change."""
 
@@ -228,7 +232,7 @@ class SanitizeKeysProcessor(Processor):
         mask = self.MASK
         scrub_text = self.scrub_text if isinstance(self, SanitizePasswordsProcessor) else None
 
-        def scrub(value: Any, depth: int = 0, path: Any = None) -> Any:
+        def scrub(value: Any, depth: int = 0, path: Any = None, budget: Any = None) -> Any:
             t = type(value)
             if t is str:
                 return scrub_text(value) if scrub_text is not None and len(value) >= 13 else value
@@ -242,8 +246,14 @@ class SanitizeKeysProcessor(Processor):
                 # like varmap: a container met again on its own path is a cycle
                 if path is None:
                     path = set()
+                    budget = [SCRUB_MAX_CONTAINERS]
                 vid = id(value)
                 if vid in path:
+                    return "<...>"
+                budget[0] -= 1
+                if budget[0] < 0:
+                    # a structure sharing its parts can be exponential to walk; what is not
+                    # scrubbed is not sent (the serializer would cut it off anyway)
                     return "<...>"
                 path.add(vid)
                 if isinstance(value, dict):
@@ -254,11 +264,11 @@ class SanitizeKeysProcessor(Processor):
                         elif k and key_matches(k):
                             out[k] = mask
                         else:
-                            out[k] = scrub(v, depth + 1, path)
+                            out[k] = scrub(v, depth + 1, path, budget)
                 else:
                     # short strings inline: they can hold no card number, token or key
                     out = [
-                        v if type(v) is str and len(v) < 13 else scrub(v, depth + 1, path)
+                        v if type(v) is str and len(v) < 13 else scrub(v, depth + 1, path, budget)
                         for v in value
                     ]
                 path.discard(vid)

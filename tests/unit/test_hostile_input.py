@@ -766,3 +766,71 @@ def test_a_deeply_nested_request_field_does_not_drop_the_event(
     hostile_client.http_context({"url": "http://example.com/", field: {"value": deep}})
 
     assert_sent_and_encodable(hostile_client, hostile_client.captureMessage("m"))
+
+
+# -- structures that share their parts ----------------------------------------------------------
+
+
+def shared_list(levels: int = 40) -> Any:
+    """``x = [x, x]`` forty times: tiny in memory, 2**40 items when walked or printed in full."""
+    value: Any = ["leaf"]
+    for _ in range(levels):
+        value = [value, value]
+    return value
+
+
+def shared_dict(levels: int = 40) -> Any:
+    value: Any = {"leaf": "secret-token-1234567890"}
+    for _ in range(levels):
+        value = {"a": value, "b": value}
+    return value
+
+
+def raise_with(value: Any) -> None:
+    local_copy = value  # noqa: F841  (a frame local the capture serializes)
+    raise ValueError(value)
+
+
+SHARED_CAPTURES = {
+    "extra": lambda c, v: c.captureMessage("m", extra={"v": v}),
+    "tags": lambda c, v: c.captureMessage("m", tags={"v": v}),
+    "user": lambda c, v: (c.user_context({"v": v}), c.captureMessage("m"))[1],
+    "request": lambda c, v: (
+        c.http_context({"data": v, "headers": {"X": v}}),
+        c.captureMessage("m"),
+    )[1],
+    "message params": lambda c, v: c.captureMessage("m %s %r", params=(v, v)),
+    "named params": lambda c, v: c.captureMessage("m %(v)s", params={"v": v}),
+    "message itself": lambda c, v: c.captureMessage(v),
+    "fingerprint and culprit": lambda c, v: c.captureMessage("m", fingerprint=[v], culprit=v),
+    "raw data": lambda c, v: c.captureMessage("m", data={"contexts": {"c": v}, "custom": v}),
+    "breadcrumb": lambda c, v: (
+        c.captureBreadcrumb(message=v, category=v, level=v, data={"v": v}),
+        c.captureMessage("m"),
+    )[1],
+}
+
+
+@pytest.mark.timeout(30)
+@pytest.mark.parametrize("shape", [shared_list, shared_dict], ids=["list", "dict"])
+@pytest.mark.parametrize("where", sorted(SHARED_CAPTURES))
+def test_a_structure_sharing_its_parts_is_captured_without_walking_it_in_full(
+    hostile_client: InMemoryClient, where: str, shape: Any
+) -> None:
+    event_id = SHARED_CAPTURES[where](hostile_client, shape())
+
+    assert_sent_and_encodable(hostile_client, event_id)
+
+
+@pytest.mark.timeout(30)
+@pytest.mark.parametrize("shape", [shared_list, shared_dict], ids=["list", "dict"])
+def test_an_exception_and_locals_sharing_their_parts_are_captured(
+    hostile_client: InMemoryClient, shape: Any
+) -> None:
+    try:
+        raise_with(shape())
+    except ValueError:
+        event_id = hostile_client.captureException()
+
+    event = assert_sent_and_encodable(hostile_client, event_id)
+    assert event["exception"]["values"][-1]["type"] == "ValueError"

@@ -9,13 +9,51 @@ from __future__ import annotations
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing costs ~8 ms at start-up; only type checkers need it
-    from typing import Any
+    from typing import Any, Dict, List, Optional
 
 
-__all__ = ["plain"]
+__all__ = ["bounded_repr", "plain"]
+
+
+#: containers visited by one :func:`plain` call at most: depth and breadth bounds alone still
+#: allow 50**5 of them, and a structure that shares its parts (``x = [x, x]`` twenty times)
+#: is exponential to walk or ``repr`` in full
+MAX_CONTAINERS = 2000
+
+_reprs: Dict[int, Any] = {}
+
+
+def bounded_repr(value: Any, max_string: int) -> str:
+    """``repr(value)`` cut to ``max_string``, built without visiting more than a few hundred
+    parts of a container (a plain ``repr`` of a deep or shared structure may never finish)."""
+    r = _reprs.get(max_string)
+    if r is None:
+        import reprlib
+
+        r = reprlib.Repr()
+        r.maxlevel = 3
+        r.maxdict = r.maxlist = r.maxtuple = r.maxset = r.maxfrozenset = r.maxdeque = 10
+        r.maxstring = r.maxother = r.maxlong = max(max_string, 12)
+        if len(_reprs) > 16:
+            _reprs.clear()
+        _reprs[max_string] = r
+    try:
+        text = r.repr(value)
+    except Exception:
+        return _type_text(value)
+    return text if len(text) <= max_string else text[:max_string]
+
+
+def _type_text(value: Any) -> str:
+    try:
+        return str(type(value))
+    except Exception:  # pragma: no cover
+        return "<unrepresentable>"
 
 
 def _safe_repr(value: Any, max_string: int) -> str:
+    if isinstance(value, (dict, list, tuple, set, frozenset)):
+        return bounded_repr(value, max_string)
     try:
         r = repr(value)
     except Exception:
@@ -33,8 +71,11 @@ def plain(
     max_depth: int = 5,
     _depth: int = 0,
     _seen: frozenset = frozenset(),
+    _budget: Optional[List[int]] = None,
 ) -> Any:
     """``value`` as str/int/float/bool/None/list/dict, cut to the given limits; never raises."""
+    if _budget is None:
+        _budget = [MAX_CONTAINERS]
     try:
         t = type(value)
         if t is str:
@@ -46,8 +87,9 @@ def plain(
         if isinstance(value, (dict, list, tuple, set, frozenset)):
             if id(value) in _seen:
                 return "<...>"
-            if _depth >= max_depth:
-                return _safe_repr(value, max_string)
+            _budget[0] -= 1
+            if _depth >= max_depth or _budget[0] < 0:
+                return bounded_repr(value, max_string)
             seen = _seen | {id(value)}
             d = _depth + 1
             if isinstance(value, dict):
@@ -56,13 +98,13 @@ def plain(
                     if i >= max_items:
                         break
                     key = k if type(k) is str else _safe_repr(k, max_string)
-                    out[key] = plain(v, max_string, max_items, max_depth, d, seen)
+                    out[key] = plain(v, max_string, max_items, max_depth, d, seen, _budget)
                 return out
             items = []
             for i, v in enumerate(value):
                 if i >= max_items:
                     break
-                items.append(plain(v, max_string, max_items, max_depth, d, seen))
+                items.append(plain(v, max_string, max_items, max_depth, d, seen, _budget))
             return items
         if isinstance(value, str):
             return plain(str.__str__(value), max_string)

@@ -13,6 +13,8 @@ from __future__ import annotations
 import types
 from itertools import islice
 
+from raven._core.plain import bounded_repr
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing costs ~8 ms at start-up; only type checkers need it
     from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
@@ -72,6 +74,29 @@ def _resolve_kind(t: type) -> int:
     return kind
 
 
+#: containers one top-level walk visits at most (see :data:`raven._core.plain.MAX_CONTAINERS`)
+MAX_CONTAINERS = 2000
+
+
+class _Seen(set):
+    """The ids on the current path, plus what is left of the walk's container budget."""
+
+    __slots__ = ("left",)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.left = MAX_CONTAINERS
+
+
+def _spent(seen: set) -> bool:
+    """Count one container against the walk's budget; True once it is used up."""
+    left = getattr(seen, "left", None)
+    if left is None:  # a plain set from a 6.10-style serializer's recursion: no budget
+        return False
+    seen.left = left - 1  # type: ignore[attr-defined]
+    return left <= 0
+
+
 class Walker:
     """Transforms values with fixed limits; one instance per set of limits, shared by threads.
 
@@ -111,17 +136,17 @@ class Walker:
         self.walk = walk = self._build()
 
         def top(value: Any) -> Any:
-            return walk(value, 0, set())
+            return walk(value, 0, _Seen())
 
         #: the same as calling the walker, one Python frame cheaper (for hot loops)
         self.top = top
 
     def __call__(self, value: Any) -> Any:
-        return self.walk(value, 0, set())
+        return self.walk(value, 0, _Seen())
 
     def transform(self, value: Any, _depth: int = 0, **_kwargs: Any) -> Any:
         """The 6.10 ``manager.transform`` signature, used by custom serializers' ``recurse``."""
-        return self.walk(value, _depth, set())
+        return self.walk(value, _depth, _Seen())
 
     def _build(self) -> Callable[[Any, int, set], Any]:
         smax = self.string_max_length
@@ -138,6 +163,8 @@ class Walker:
         walker = self
 
         def cut_repr(value: Any) -> str:
+            if isinstance(value, (dict, list, tuple, set, frozenset)):
+                return bounded_repr(value, smax)  # a full repr may be exponential
             try:
                 r = repr(value)
             except Exception:
@@ -150,7 +177,7 @@ class Walker:
             vid = id(value)
             if vid in seen:
                 return "<...>"
-            if depth >= maxd:
+            if depth >= maxd or _spent(seen):
                 return "'" + cut_repr(value) + "'"
             seen.add(vid)
             d1 = depth + 1
@@ -180,7 +207,7 @@ class Walker:
             vid = id(value)
             if vid in seen:
                 return "<...>"
-            if depth >= maxd:
+            if depth >= maxd or _spent(seen):
                 return "'" + cut_repr(value) + "'"
             seen.add(vid)
             d1 = depth + 1

@@ -49,6 +49,11 @@ def is_namedtuple(value: Any) -> bool:
     return isinstance(value, tuple) and hasattr(value, "_fields")
 
 
+#: the key of ``varmap``'s context that holds its container budget (ids are never negative)
+_BUDGET = -1
+_VARMAP_MAX_CONTAINERS = 2000
+
+
 def varmap(
     func: Callable[[Any, Any], Any],
     var: Any,
@@ -58,12 +63,20 @@ def varmap(
     """Apply ``func(key, value)`` bottom-up through dicts, lists and tuples.
 
     Cycles become ``func(name, '<...>')``; namedtuples are treated as leaves, as in 6.10.
+    At most 2,000 containers are visited (the rest become ``'<...>'`` too): a structure that
+    shares its parts would otherwise take exponential time.
     """
     if context is None:
-        context = {}
+        context = {_BUDGET: _VARMAP_MAX_CONTAINERS}
     objid = id(var)
     if objid in context:
         return func(name, "<...>")
+    if isinstance(var, (dict, list, tuple)):
+        left = context.get(_BUDGET)
+        if left is not None:
+            if left <= 0:
+                return func(name, "<...>")
+            context[_BUDGET] = left - 1
     context[objid] = 1
     try:
         if isinstance(var, dict):

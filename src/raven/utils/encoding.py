@@ -9,7 +9,14 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing costs ~8 ms at start-up; only type checkers need it
     from typing import Any
 
-__all__ = ["force_text", "is_protected_type", "to_string", "to_unicode", "transform"]
+__all__ = [
+    "bounded_text",
+    "force_text",
+    "is_protected_type",
+    "to_string",
+    "to_unicode",
+    "transform",
+]
 
 _PROTECTED = (type(None), int, float, Decimal)
 
@@ -25,6 +32,21 @@ def is_protected_type(obj: Any) -> bool:
     return isinstance(obj, (*_PROTECTED, datetime.datetime, datetime.date, datetime.time))
 
 
+#: the built-in containers whose ``str`` is their ``repr``: built bounded here, because the
+#: full text of a large or self-sharing structure (``x = [x, x]`` thirty times) never ends
+_CONTAINERS = frozenset((list, tuple, dict, set, frozenset))
+#: longer than any field these texts end up in (messages are cut at 8192)
+_TEXT_MAX = 16384
+
+
+def bounded_text(value: Any, limit: int = _TEXT_MAX) -> str:
+    """``str(value)`` of a built-in container, cut to ``limit`` and built without visiting
+    more than a few hundred of its parts."""
+    from raven._core.plain import bounded_repr
+
+    return bounded_repr(value, limit)
+
+
 def force_text(
     s: Any, encoding: str = "utf-8", strings_only: bool = False, errors: str = "strict"
 ) -> Any:
@@ -35,7 +57,13 @@ def force_text(
         return s
     if isinstance(s, (bytes, bytearray)):
         return bytes(s).decode(encoding, errors)
+    if type(s) in _CONTAINERS:
+        return bounded_text(s)
     if isinstance(s, BaseException):
+        if type(s).__str__ is BaseException.__str__ and any(
+            type(arg) in _CONTAINERS for arg in s.args
+        ):
+            return bounded_text(s.args[0] if len(s.args) == 1 else s.args)
         # an exception whose args hold bytes: join the decoded args like str() would
         try:
             return str(s)
