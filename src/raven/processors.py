@@ -37,9 +37,9 @@ prescrubbed_stacktraces: ContextVar[frozenset] = ContextVar(
 )
 
 
-
 #: containers the fast scrubber visits in one value at most (see raven._core.plain)
 SCRUB_MAX_CONTAINERS = 2000
+
 
 class Processor:
     """Base class: override the ``filter_*`` hooks (or ``get_data``) of the parts you change."""
