@@ -83,12 +83,22 @@ _BUILT_KEYS = frozenset(
 )
 
 
+#: strings in the request interface (body, headers, cookies) are cut to this many characters
+REQUEST_MAX_STRING = 65536
+
+
 def _bound_raw_fields(data: Dict[str, Any]) -> None:
     """Make what the caller passed raw in ``data=`` (fingerprint, culprit, contexts, custom
     keys) plain and bounded: the JSON encoder would otherwise walk it in full, and a structure
     that shares its parts takes exponential time."""
     from raven._core.plain import plain
 
+    for key in ("request", "sentry.interfaces.Http"):
+        request = data.get(key)
+        if isinstance(request, dict):
+            # a request body of many megabytes is cut here, not after encoding it whole (the
+            # server keeps 8 KB of it); scrubbed already, made JSON-safe and bounded now
+            data[key] = plain(request, max_string=REQUEST_MAX_STRING, max_items=200, max_depth=8)
     for key, value in list(data.items()):
         if key in _BUILT_KEYS or value is None or type(value) in (str, int, float, bool):
             continue

@@ -28,9 +28,7 @@ def bounded_repr(value: Any, max_string: int) -> str:
     parts of a container (a plain ``repr`` of a deep or shared structure may never finish)."""
     r = _reprs.get(max_string)
     if r is None:
-        import reprlib
-
-        r = reprlib.Repr()
+        r = _make_repr()
         r.maxlevel = 3
         r.maxdict = r.maxlist = r.maxtuple = r.maxset = r.maxfrozenset = r.maxdeque = 10
         r.maxstring = r.maxother = r.maxlong = max(max_string, 12)
@@ -42,6 +40,24 @@ def bounded_repr(value: Any, max_string: int) -> str:
     except Exception:
         return _type_text(value)
     return text if len(text) <= max_string else text[:max_string]
+
+
+def _make_repr() -> Any:
+    import reprlib
+
+    class _FailFast(reprlib.Repr):
+        """reprlib, except that a part whose ``repr`` raises fails the whole text (as ``str``
+        of the container would), instead of being tried again for every part."""
+
+        def repr_instance(self, x: Any, level: int) -> str:
+            s = repr(x)
+            if len(s) > self.maxother:
+                i = max(0, (self.maxother - 3) // 2)
+                j = max(0, self.maxother - 3 - i)
+                s = s[:i] + "..." + s[len(s) - j :]
+            return s
+
+    return _FailFast()
 
 
 def _type_text(value: Any) -> str:
@@ -97,7 +113,12 @@ def plain(
                 for i, (k, v) in enumerate(value.items()):
                     if i >= max_items:
                         break
-                    key = k if type(k) is str else _safe_repr(k, max_string)
+                    if type(k) is str:
+                        key = k
+                    elif isinstance(k, (bytes, bytearray)):
+                        key = bytes(k[:max_string]).decode("utf-8", "replace")
+                    else:
+                        key = _safe_repr(k, max_string)
                     out[key] = plain(v, max_string, max_items, max_depth, d, seen, _budget)
                 return out
             items = []
