@@ -67,16 +67,24 @@ def _type_text(value: Any) -> str:
         return "<unrepresentable>"
 
 
+#: types whose ``repr`` raised (a recursing ``__repr__`` costs a thousand frames per call):
+#: their next instances are named by type at once
+_failing_reprs: Dict[type, bool] = {}
+
+
 def _safe_repr(value: Any, max_string: int) -> str:
     if isinstance(value, (dict, list, tuple, set, frozenset)):
         return bounded_repr(value, max_string)
+    t = type(value)
+    if t in _failing_reprs:
+        return _type_text(value)
     try:
         r = repr(value)
     except Exception:
-        try:
-            return str(type(value))
-        except Exception:  # pragma: no cover
-            return "<unrepresentable>"
+        if len(_failing_reprs) > 256:
+            _failing_reprs.clear()
+        _failing_reprs[t] = True
+        return _type_text(value)
     return r if len(r) <= max_string else r[:max_string]
 
 
