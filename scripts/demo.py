@@ -134,7 +134,9 @@ def describe(number: int, kind: str, summary: Dict[str, Any]) -> None:
     frames = all_frames(event)
     crumbs = event.get("breadcrumbs") or []
     crumbs = crumbs.get("values", []) if isinstance(crumbs, dict) else crumbs
-    culprit = event.get("culprit") or event.get("transaction") or summary["culprit"] or "-"
+    culprit = event.get("culprit") or event.get("transaction") or summary["culprit"]
+    if not culprit and frames:  # what Sentry shows when the client sent none
+        culprit = "%s in %s" % (frames[-1].get("module"), frames[-1].get("function"))
 
     say("  %d. %s   [%s]" % (number, summary["title"], kind))
     logentry = event.get("logentry") or {}
@@ -142,8 +144,8 @@ def describe(number: int, kind: str, summary: Dict[str, Any]) -> None:
     say("     message:     %s" % shorten(str(message)))
     say("     exception:   %s" % (" -> ".join(v.get("type", "?") for v in values) or "-"))
     say(
-        "     level: %s   culprit: %s   last frame: %s"
-        % (level_name(event.get("level")), culprit, summary["last_frame"] or "-")
+        "     level: %s   culprit: %s"
+        % (level_name(event.get("level")), culprit or event.get("logger") or "-")
     )
     say(
         "     breadcrumbs: %d   frames: %d, with locals: %d"

@@ -97,7 +97,14 @@ def _gzip(data: bytes, level: int = COMPRESS_LEVEL) -> bytes:
 #: logging levels as the names the event schema accepts
 _LEVEL_NAMES = {10: "debug", 20: "info", 30: "warning", 40: "error", 50: "fatal"}
 #: 6.10 spellings the schema does not know
-_LEVEL_ALIASES = {"warn": "warning", "critical": "fatal", "exception": "error", "notset": "debug"}
+_LEVEL_ALIASES = {
+    "warn": "warning",
+    "critical": "fatal",
+    "exception": "error",
+    "notset": "debug",
+    "notice": "info",  # Logbook
+    "trace": "debug",  # Logbook
+}
 #: keys 6.10 sent that no current server reads (the project is in the URL)
 _LEGACY_KEYS = ("project", "time_spent", "repos")
 

@@ -318,6 +318,11 @@ class DeliveryWorker:
                     return None
 
     def _run(self) -> None:
+        # nothing this thread logs (transports, on_drop callbacks) becomes a breadcrumb or,
+        # through a SentryHandler, an event that would feed this same queue
+        from raven.breadcrumbs import _suppressed
+
+        _suppressed.set(True)
         batch: Deque[Pending] = deque()
         while True:
             item = self._next(batch)

@@ -2,15 +2,24 @@
 
 from __future__ import annotations
 
+import io
 import string
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, MutableMapping
 from urllib.parse import quote
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing costs ~8 ms at start-up; only type checkers need it
     from typing import Any, Optional
 
-__all__ = ["get_client_ip", "get_current_url", "get_environ", "get_headers", "get_host"]
+__all__ = [
+    "get_client_ip",
+    "get_cookies",
+    "get_current_url",
+    "get_environ",
+    "get_headers",
+    "get_host",
+    "peek_body",
+]
 
 # CGI keeps these two outside the HTTP_ namespace; a client-sent "HTTP_CONTENT_TYPE" is a
 # duplicate that some servers add, and would shadow the real one.
@@ -31,14 +40,29 @@ def get_headers(environ: Mapping[Any, Any]) -> Iterator[tuple[str, Any]]:
     even when empty, as in 6.10. Keys that are not strings (some test harnesses put tuples in
     the environ) are skipped.
     """
+    names = _header_names
     for key, value in environ.items():
-        if not isinstance(key, str):
-            continue
-        if key.startswith("HTTP_"):
-            if key not in _DUPLICATE_CONTENT_KEYS:
-                yield _header_name(key[5:]), value
-        elif key in _CONTENT_KEYS:
-            yield _header_name(key), value
+        name = names.get(key)
+        if name is None:
+            name = _header_name_for(key)
+            if len(names) < _HEADER_NAMES_MAX:
+                names[key] = name
+        if name:
+            yield name, value
+
+
+#: environ key -> header name ("" for keys that are not headers); called on every request,
+#: and title-casing is most of its cost. Bounded: header names are chosen by the client.
+_header_names: dict[Any, str] = {}
+_HEADER_NAMES_MAX = 4096
+
+
+def _header_name_for(key: Any) -> str:
+    if not isinstance(key, str):
+        return ""
+    if key.startswith("HTTP_"):
+        return "" if key in _DUPLICATE_CONTENT_KEYS else _header_name(key[5:])
+    return _header_name(key) if key in _CONTENT_KEYS else ""
 
 
 def _header_name(key: str) -> str:
@@ -147,3 +171,124 @@ def get_client_ip(environ: Mapping[str, Any]) -> Optional[str]:
             return first
     remote: Optional[str] = environ.get("REMOTE_ADDR")
     return remote
+
+
+def get_cookies(environ: Mapping[str, Any]) -> dict[str, str]:
+    """Return the request's cookies by name, read from the ``Cookie`` header.
+
+    Parsed leniently (``name=value`` pairs split on ``;``), because ``http.cookies`` gives up
+    on the whole header at the first cookie it finds malformed, and a report should still show
+    the others. The first of repeated names wins: browsers send the most specific one first.
+
+    .. versionadded:: 7.0
+    """
+    cookies: dict[str, str] = {}
+    header = environ.get("HTTP_COOKIE")
+    if not header:
+        return cookies
+    for part in str(header).split(";"):
+        name, sep, value = part.partition("=")
+        name = name.strip()
+        if sep and name and name not in cookies:
+            value = value.strip()
+            if len(value) > 1 and value[0] == value[-1] == '"':
+                value = value[1:-1]  # a quoted value (RFC 6265), as frameworks report it
+            cookies[name] = value
+    return cookies
+
+
+def peek_body(environ: MutableMapping[str, Any], max_size: int) -> Optional[bytes]:
+    """Read the request body for a report without taking it from the application.
+
+    The body is read only when that cannot block, grow without bound, or change what the
+    application sees; otherwise nothing is read and None is returned. It is read when:
+
+    * ``CONTENT_LENGTH`` is a plain decimal number from 1 to ``max_size``;
+    * no ``Transfer-Encoding`` header is present (a chunked or streamed body has no length
+      known up front);
+    * the client did not send ``Expect: 100-continue`` (reading would send the "100
+      Continue" on the application's behalf, before it could refuse the upload).
+
+    Exactly ``CONTENT_LENGTH`` bytes are requested, never more (reading past them would wait
+    on a keep-alive connection). ``wsgi.input`` is then replaced by a stream that replays the
+    bytes read, so the application reads the same body; if the read failed (the client went
+    away), the replacement fails the same way once the application reads past what arrived.
+
+    .. versionadded:: 7.0
+
+    Args:
+        environ: the WSGI environ; its ``wsgi.input`` is replaced when the body is read.
+        max_size: the largest body, in bytes, to read.
+
+    Returns:
+        The body (shorter than ``CONTENT_LENGTH`` if the client sent less), or None.
+    """
+    stream = environ.get("wsgi.input")
+    if stream is None or max_size <= 0:
+        return None
+    length = str(environ.get("CONTENT_LENGTH") or "").strip()
+    if not (length.isascii() and length.isdigit()) or not 0 < int(length) <= max_size:
+        return None
+    if environ.get("HTTP_TRANSFER_ENCODING"):
+        return None
+    if "100-continue" in str(environ.get("HTTP_EXPECT", "")).lower():
+        return None
+
+    chunks = []
+    remaining = int(length)
+    error: Optional[Exception] = None
+    try:
+        while remaining > 0:
+            chunk = stream.read(remaining)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            remaining -= len(chunk)
+    except Exception as exc:
+        error = exc
+    body = b"".join(chunks)
+    if error is not None:
+        environ["wsgi.input"] = _FailingReplay(body, error)
+        return None
+    environ["wsgi.input"] = io.BytesIO(body)
+    return body
+
+
+class _FailingReplay:
+    """``wsgi.input`` after a failed body read: the bytes that did arrive, then the error.
+
+    A read that the bytes received cannot satisfy raises the original error, as the read of
+    the real stream would have; the application never mistakes a cut body for a whole one.
+    """
+
+    def __init__(self, received: bytes, error: Exception) -> None:
+        self._buffer = io.BytesIO(received)
+        self._size = len(received)
+        self._error = error
+
+    def _left(self) -> int:
+        return self._size - self._buffer.tell()
+
+    def read(self, size: Optional[int] = -1) -> bytes:
+        if size is None or size < 0 or size > self._left():
+            raise self._error
+        return self._buffer.read(size)
+
+    def readline(self, size: Optional[int] = -1) -> bytes:
+        line = self._buffer.readline(-1 if size is None else size)
+        if line.endswith(b"\n") or (size is not None and 0 <= size == len(line)):
+            return line
+        raise self._error
+
+    def readlines(self, hint: Optional[int] = -1) -> list[bytes]:
+        lines = []
+        total = 0
+        while hint is None or hint <= 0 or total < hint:
+            line = self.readline()
+            lines.append(line)
+            total += len(line)
+        return lines
+
+    def __iter__(self) -> Iterator[bytes]:
+        while True:
+            yield self.readline()

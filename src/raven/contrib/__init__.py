@@ -1,0 +1,1 @@
+"""Integrations with web frameworks, task queues and other libraries, one module each."""

@@ -1,0 +1,1 @@
+"""Log handlers that send records to Sentry: ``raven.handlers.logging`` and ``.logbook``."""

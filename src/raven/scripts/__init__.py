@@ -1,0 +1,1 @@
+"""Command-line entry points (the ``raven`` console script lives in :mod:`raven.scripts.runner`)."""
