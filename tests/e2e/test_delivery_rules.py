@@ -233,3 +233,19 @@ def test_a_full_spool_evicts_its_oldest_events_and_counts_them(sink: Sink, tmp_p
     assert sorted(sink.event_ids()) == sorted(ids[3:])  # the newest five
     assert report.dropped == {"cache_overflow": 3}
     assert report.pending == 0
+
+
+def test_a_refusal_explained_only_in_its_body_is_logged_with_that_reason(
+    sink: Sink, sentry_errors: List[logging.LogRecord]
+) -> None:
+    # Bugsink answers a wrong key with a 403 and a text body, no X-Sentry-Error
+    sink.respond(403, {"Content-Type": "text/plain"}, body=b"Project not found or key incorrect")
+    client = make_client(sink.dsn())
+
+    client.captureMessage("wrong key")
+    report = client.close(timeout=10)
+
+    assert report.dropped == {"send_error": 1}
+    assert any(
+        "HTTP 403: Project not found or key incorrect" in r.getMessage() for r in sentry_errors
+    )

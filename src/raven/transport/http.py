@@ -277,21 +277,36 @@ class HTTPTransport(Transport):
             )
         finally:
             _suppressed.reset(token)
-        check_response(response.status, response.headers)
+        check_response(response.status, response.headers, response.data)
         return response
 
 
-def check_response(status: int, headers: Any) -> None:
+def check_response(status: int, headers: Any, body: Optional[bytes] = None) -> None:
     """Raise for a refused send: :class:`RateLimited` on 429, :class:`APIError` on others.
 
     Every transport maps its library's response through here, so the delivery core sees one
     shape: the exception carries ``code`` and the response ``headers`` (a case-insensitive
-    mapping when the library gives one). 2xx and 3xx return None.
+    mapping when the library gives one). The reason is ``X-Sentry-Error``, or else the start of
+    a short text body (Bugsink explains a 403 there). 2xx and 3xx return None.
     """
     if status < 400:
         return
-    message = headers.get("X-Sentry-Error") or "HTTP %s" % status
+    message = headers.get("X-Sentry-Error") or _body_reason(status, headers, body)
     if status == 429:
         retry_after = parse_retry_after(headers.get("Retry-After")) or 60
         raise RateLimited(message, retry_after, headers)
     raise APIError(message, status, headers)
+
+
+def _body_reason(status: int, headers: Any, body: Optional[bytes]) -> str:
+    """``HTTP 403: <first line of a plain-text body>``, or ``HTTP 403``."""
+    content_type = (headers.get("Content-Type") or "").lower()
+    if (
+        isinstance(body, (bytes, bytearray))
+        and body
+        and ("text/plain" in content_type or not content_type)
+    ):
+        line = body[:300].decode("utf-8", "replace").strip().splitlines()
+        if line and line[0].strip():
+            return "HTTP %s: %s" % (status, line[0].strip()[:200])
+    return "HTTP %s" % status

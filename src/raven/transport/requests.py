@@ -131,5 +131,5 @@ class RequestsHTTPTransport(HTTPTransport):
             _suppressed.reset(token)
         status = getattr(response, "status_code", None)
         if isinstance(status, int):  # a test double standing in for post() may return anything
-            check_response(status, response.headers)
+            check_response(status, response.headers, getattr(response, "content", None))
         return response
