@@ -143,6 +143,13 @@ def describe(number: int, kind: str, summary: Dict[str, Any]) -> None:
     message = logentry.get("formatted") or logentry.get("message") or event.get("message") or "-"
     say("     message:     %s" % shorten(str(message)))
     say("     exception:   %s" % (" -> ".join(v.get("type", "?") for v in values) or "-"))
+    request = event.get("request") or {}
+    if request.get("url"):
+        query = request.get("query_string")
+        say(
+            "     request:     %s %s%s"
+            % (request.get("method", "?"), request["url"], "?" + query if query else "")
+        )
     say(
         "     level: %s   culprit: %s"
         % (level_name(event.get("level")), culprit or event.get("logger") or "-")
