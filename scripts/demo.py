@@ -97,6 +97,9 @@ def run_app(dsn: str) -> Optional[List[Dict[str, Any]]]:
         [sys.executable, str(APP)], env=env, stdout=subprocess.PIPE, text=True, timeout=120
     )
     sent = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
+    for line in done.stdout.splitlines():
+        if not line.startswith("{"):
+            say(line)  # e.g. the client's delivery report
     if done.returncode != 0:
         say("\nThe app failed (exit %d)." % done.returncode)
         return None
