@@ -28,6 +28,7 @@ DELIVERED = [
     "raven.conf.remote",
     "raven.context",
     "raven.contrib",
+    "raven.contrib.flask",
     "raven.contrib.paste",
     "raven.contrib.pylons",
     "raven.contrib.zconfig",
