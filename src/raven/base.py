@@ -24,6 +24,7 @@ from datetime import datetime, timedelta
 import raven
 from raven import protocol
 from raven._core.options import ClientOptions
+from raven._core.plain import plain
 from raven._core.stats import ClientStats
 from raven.conf.remote import RemoteConfig, transport_accepts
 from raven.exceptions import APIError, RateLimited
@@ -83,6 +84,7 @@ _BUILT_KEYS = frozenset(
 )
 
 
+_SCALARS = frozenset((str, int, float, bool, datetime))
 #: strings in the request interface (body, headers, cookies) are cut to this many characters
 REQUEST_MAX_STRING = 65536
 
@@ -91,16 +93,15 @@ def _bound_raw_fields(data: Dict[str, Any]) -> None:
     """Make what the caller passed raw in ``data=`` (fingerprint, culprit, contexts, custom
     keys) plain and bounded: the JSON encoder would otherwise walk it in full, and a structure
     that shares its parts takes exponential time."""
-    from raven._core.plain import plain
-
     for key in ("request", "sentry.interfaces.Http"):
         request = data.get(key)
         if isinstance(request, dict):
             # a request body of many megabytes is cut here, not after encoding it whole (the
             # server keeps 8 KB of it); scrubbed already, made JSON-safe and bounded now
             data[key] = plain(request, max_string=REQUEST_MAX_STRING, max_items=200, max_depth=8)
-    for key, value in list(data.items()):
-        if key in _BUILT_KEYS or value is None or type(value) in (str, int, float, bool):
+    for key in data.keys() - _BUILT_KEYS:
+        value = data[key]
+        if value is None or type(value) in _SCALARS:
             continue
         if key == "fingerprint" and isinstance(value, (list, tuple)):
             data[key] = [v if type(v) is str else to_unicode(v) for v in value[:50]]

@@ -79,13 +79,13 @@ MAX_CONTAINERS = 2000
 
 
 class _Seen(set):
-    """The ids on the current path, plus what is left of the walk's container budget."""
+    """The ids on the current path, plus what is left of the walk's container budget.
 
-    __slots__ = ("left",)
+    No ``__init__``: one is made per walked value, and set's own constructor is the cheap one;
+    ``left`` starts as the class default and becomes an instance attribute when first spent.
+    """
 
-    def __init__(self) -> None:
-        super().__init__()
-        self.left = MAX_CONTAINERS
+    left = MAX_CONTAINERS
 
 
 def _spent(seen: set) -> bool:
