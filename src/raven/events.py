@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import sys
 
-from raven.utils.encoding import bounded_text, to_unicode
+from raven.utils.encoding import _CONTAINERS, bounded_text, to_unicode
 from raven.utils.stacks import get_stack_info, iter_traceback_frames
 
 TYPE_CHECKING = False
@@ -47,9 +47,6 @@ def _format_message(message: str, params: Any) -> Optional[str]:
         return to_unicode(message % params)[:MESSAGE_MAX_LENGTH]
     except _BuiltinException:
         return None
-
-
-_CONTAINERS = frozenset((list, tuple, dict, set, frozenset))
 
 
 class _Bounded:

@@ -11,6 +11,7 @@ import re
 import warnings
 from contextvars import ContextVar
 
+from raven._core.plain import MAX_CONTAINERS
 from raven.utils import varmap
 
 TYPE_CHECKING = False
@@ -35,10 +36,6 @@ __all__ = [
 prescrubbed_stacktraces: ContextVar[frozenset] = ContextVar(
     "raven_prescrubbed_stacktraces", default=frozenset()
 )
-
-
-#: containers the fast scrubber visits in one value at most (see raven._core.plain)
-SCRUB_MAX_CONTAINERS = 2000
 
 
 class Processor:
@@ -246,7 +243,7 @@ class SanitizeKeysProcessor(Processor):
                 # like varmap: a container met again on its own path is a cycle
                 if path is None:
                     path = set()
-                    budget = [SCRUB_MAX_CONTAINERS]
+                    budget = [MAX_CONTAINERS]
                 vid = id(value)
                 if vid in path:
                     return "<...>"

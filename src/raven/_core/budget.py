@@ -5,6 +5,8 @@ from __future__ import annotations
 from functools import partial
 from itertools import islice
 
+from raven.protocol import MAX_EVENT_BODY, MAX_EVENT_JSON
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing costs ~8 ms at start-up; only type checkers need it
     from typing import AbstractSet, Any, Callable, Dict, List, Optional, Set, Tuple
@@ -23,8 +25,8 @@ __all__ = [
 ]
 
 #: Sentry's limits for one event (docs.sentry.io "size limits"); above either, it answers 413
-MAX_JSON_BYTES = 1_000_000
-MAX_COMPRESSED_BYTES = 200_000
+MAX_JSON_BYTES = MAX_EVENT_JSON
+MAX_COMPRESSED_BYTES = MAX_EVENT_BODY
 
 #: keys added under ``extra`` of a trimmed event, so the user sees that data is missing and why
 TRIMMED_KEY = "raven.trimmed"

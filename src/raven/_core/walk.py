@@ -13,7 +13,7 @@ from __future__ import annotations
 import types
 from itertools import islice
 
-from raven._core.plain import bounded_repr
+from raven._core.plain import MAX_CONTAINERS, bounded_repr
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing costs ~8 ms at start-up; only type checkers need it
@@ -72,10 +72,6 @@ def _resolve_kind(t: type) -> int:
         _kind_cache.clear()
     _kind_cache[t] = kind
     return kind
-
-
-#: containers one top-level walk visits at most (see :data:`raven._core.plain.MAX_CONTAINERS`)
-MAX_CONTAINERS = 2000
 
 
 class _Seen(set):

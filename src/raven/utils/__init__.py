@@ -7,6 +7,8 @@ import sys
 import threading
 from functools import update_wrapper
 
+from raven._core.plain import MAX_CONTAINERS
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing costs ~8 ms at start-up; only type checkers need it
     from typing import Any, Callable, Dict, Iterable, Optional, TypeVar
@@ -51,7 +53,6 @@ def is_namedtuple(value: Any) -> bool:
 
 #: the key of ``varmap``'s context that holds its container budget (ids are never negative)
 _BUDGET = -1
-_VARMAP_MAX_CONTAINERS = 2000
 
 
 def varmap(
@@ -67,7 +68,7 @@ def varmap(
     shares its parts would otherwise take exponential time.
     """
     if context is None:
-        context = {_BUDGET: _VARMAP_MAX_CONTAINERS}
+        context = {_BUDGET: MAX_CONTAINERS}
     objid = id(var)
     if objid in context:
         return func(name, "<...>")
