@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import importlib.metadata
 import io
 import json
 import logging
@@ -20,6 +21,9 @@ from raven.base import Client
 from raven.contrib.flask import Sentry, logging_configured, make_client
 from raven.middleware import Sentry as SentryMiddleware
 from raven.utils.testutils import InMemoryClient
+
+FLASK_VERSION = tuple(int(p) for p in importlib.metadata.version("flask").split(".")[:2])
+WERKZEUG_VERSION = tuple(int(p) for p in importlib.metadata.version("werkzeug").split(".")[:2])
 
 
 class User(flask_login.UserMixin):
@@ -46,17 +50,17 @@ def make_app(**config: Any) -> Flask:
 
     @app.route("/echo", methods=["POST"])
     def echo() -> Any:
-        return {
-            "form": request.form.to_dict(flat=False),
-            "files": sorted(request.files),
-            "json": request.get_json(silent=True),
-            "raw": request.get_data(as_text=True),
-        }
+        return flask.jsonify(
+            form=request.form.to_dict(flat=False),
+            files=sorted(request.files),
+            json=request.get_json(silent=True),
+            raw=request.get_data(as_text=True),
+        )
 
     @app.route("/message")
     def message() -> Any:
         event_id = app.extensions["sentry"].captureMessage("hello from a view")
-        return {"event_id": event_id, "g": g.sentry_event_id}
+        return flask.jsonify(event_id=event_id, g=g.sentry_event_id)
 
     @app.route("/tag/<value>")
     def tag(value: str) -> str:
@@ -77,6 +81,14 @@ def add_login(app: Flask) -> flask_login.LoginManager:
         return USERS.get(req.headers.get("X-User", ""))
 
     return manager
+
+
+def set_cookie(test_client: Any, name: str, value: str) -> None:
+    """Werkzeug 2.3 dropped the leading ``server_name`` argument of the test client's set_cookie."""
+    if WERKZEUG_VERSION >= (2, 3):
+        test_client.set_cookie(name, value)
+    else:
+        test_client.set_cookie("localhost", name, value)
 
 
 @pytest.fixture
@@ -270,8 +282,8 @@ def test_cookies_are_reported_with_secrets_scrubbed(
     app: Flask, sentry: Sentry, client: InMemoryClient
 ) -> None:
     c = app.test_client()
-    c.set_cookie("theme", "dark")
-    c.set_cookie("sessionid", "s3cret")
+    set_cookie(c, "theme", "dark")
+    set_cookie(c, "sessionid", "s3cret")
     c.get("/fail/1")
 
     assert only_event(client)["request"]["cookies"] == {"theme": "dark", "sessionid": "********"}

@@ -89,6 +89,8 @@ def make_client(client_cls: Callable[..., Any], app: Flask, dsn: Optional[str] =
 
 #: environ key naming the exception the signal handler already captured in this request
 _CAPTURED_KEY = "raven.flask.captured_exception"
+#: environ key holding that exception's event id, for the response header
+_EVENT_ID_KEY = "raven.flask.event_id"
 
 
 class _Middleware(SentryMiddleware):
@@ -103,6 +105,21 @@ class _Middleware(SentryMiddleware):
         if environ is not None and environ.get(_CAPTURED_KEY) is sys.exc_info()[1]:
             return None
         return super().handle_exception(environ)
+
+    def __call__(self, environ: Dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        """Add ``X-Sentry-ID`` to error responses Flask finalised without signalling.
+
+        Before Flask 1.1 an unhandled exception's 500 response skipped ``request_finished``,
+        so :meth:`Sentry.after_request` never saw it; the id is still in the environ here.
+        """
+
+        def start(status: str, headers: Any, *exc_info: Any) -> Any:
+            event_id = environ.get(_EVENT_ID_KEY)
+            if event_id and not any(k.lower() == "x-sentry-id" for k, _ in headers):
+                headers = [*headers, ("X-Sentry-ID", event_id)]
+            return start_response(status, headers, *exc_info)
+
+        return super().__call__(environ, start)
 
 
 class Sentry:
@@ -315,10 +332,11 @@ class Sentry:
             exc_info: Any = (type(exception), exception, exception.__traceback__)
         else:
             exc_info = kwargs.get("exc_info")
-        self.captureException(exc_info=exc_info)
+        event_id = self.captureException(exc_info=exc_info)
         try:
             if exc_info and exc_info is not True:
                 request.environ[_CAPTURED_KEY] = exc_info[1]
+                request.environ[_EVENT_ID_KEY] = event_id
         except Exception:  # called by hand outside a request
             pass
 

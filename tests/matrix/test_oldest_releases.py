@@ -1,0 +1,150 @@
+"""The framework integrations on the oldest releases we claim, each in a venv of its own.
+
+The main test run installs the newest release of every framework; this module re-runs each
+integration's own tests (unit and end-to-end) against the oldest release the README claims,
+in a separate venv and pytest process, so the two ends of every supported range are tested
+by one command. ``RELEASES`` is the single list of those pins; the README's table quotes it.
+
+Each venv lives in ``.test-state/matrix/<name>`` and is kept between runs (uv reinstalls only
+what changed, ~1 s). Set ``RAVEN_MATRIX=0`` to skip the whole module locally.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Dict, List, NamedTuple, Optional
+
+import pytest
+
+pytestmark = pytest.mark.e2e
+
+ROOT = Path(__file__).resolve().parents[2]
+STATE = Path(os.environ.get("RAVEN_MATRIX_STATE") or ROOT / ".test-state" / "matrix")
+
+
+class Release(NamedTuple):
+    """An old release line to test: what to install beside the project, and which tests run."""
+
+    pins: List[str]
+    tests: List[str]
+    why: str
+
+
+RELEASES: Dict[str, Release] = {
+    "flask-1.0": Release(
+        # the Flask 1.0 era: Werkzeug/Jinja2/MarkupSafe/itsdangerous releases it was built with
+        pins=[
+            "flask==1.0.4",
+            "werkzeug>=1.0,<2",
+            "jinja2>=2.10,<3",
+            "markupsafe<2.1",
+            "itsdangerous<2",
+        ],
+        tests=["tests/unit/test_flask.py", "tests/e2e/test_flask_bugsink.py"],
+        why="oldest Flask that runs on Python 3.11 with its own dependencies",
+    ),
+    "flask-2.0": Release(
+        pins=["flask>=2.0,<2.1", "werkzeug>=2.0,<2.1"],
+        tests=["tests/unit/test_flask.py"],
+        why="the release that removed _request_ctx_stack's last users and added async views",
+    ),
+}
+
+
+def _uv() -> Optional[str]:
+    explicit = os.environ.get("UV")  # exported by scripts/test
+    if explicit and os.access(explicit, os.X_OK):
+        return explicit
+    beside = Path(sys.executable).parent / "uv"
+    if beside.is_file():
+        return str(beside)
+    return shutil.which("uv")
+
+
+def _in_ci() -> bool:
+    return os.environ.get("CI", "").lower() not in ("", "0", "false", "no")
+
+
+def _tail(text: str, lines: int = 60) -> str:
+    return "\n".join(text.splitlines()[-lines:])
+
+
+def _venv_for(name: str, release: Release, uv: str) -> Path:
+    venv = STATE / name
+    python = venv / "bin" / "python"
+    if not python.exists():
+        subprocess.run(
+            [uv, "venv", "-q", "--python", sys.executable, str(venv)],
+            check=True,
+            capture_output=True,
+            timeout=120,
+        )
+    install = subprocess.run(
+        [
+            uv,
+            "pip",
+            "install",
+            "-q",
+            "--python",
+            str(python),
+            "-e",
+            "%s[test]" % ROOT,
+            *release.pins,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, "UV_PYTHON_DOWNLOADS": "never"},
+    )
+    if install.returncode:
+        message = "could not install %s: %s" % (name, _tail(install.stderr, 20))
+        if _in_ci():
+            pytest.fail(message, pytrace=False)
+        pytest.skip(message)
+    return python
+
+
+def _versions(python: Path, pins: List[str]) -> str:
+    """What the venv really holds of the pinned distributions, e.g. ``flask 1.0.4``."""
+    names = [re.split(r"[\[<>=!~ ]", pin, maxsplit=1)[0] for pin in pins]
+    script = (
+        "import importlib.metadata as m, sys; "
+        "print(', '.join('%s %s' % (n, m.version(n)) for n in sys.argv[1:]))"
+    )
+    shown = subprocess.run(
+        [str(python), "-c", script, *names], capture_output=True, text=True, timeout=60
+    )
+    return shown.stdout.strip() or shown.stderr.strip()
+
+
+@pytest.mark.skipif(os.environ.get("RAVEN_MATRIX") == "0", reason="RAVEN_MATRIX=0")
+@pytest.mark.parametrize("name", sorted(RELEASES))
+def test_integration_suite_passes_on_the_oldest_claimed_release(name: str) -> None:
+    release = RELEASES[name]
+    uv = _uv()
+    if uv is None:
+        message = "uv is needed to build the %s venv (scripts/test installs it)" % name
+        if _in_ci():
+            pytest.fail(message, pytrace=False)
+        pytest.skip(message)
+    python = _venv_for(name, release, uv)
+    installed = _versions(python, release.pins)
+    run = subprocess.run(
+        [str(python), "-m", "pytest", "-q", "-p", "no:cacheprovider", *release.tests],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    print("%s (%s): %s" % (name, installed, _tail(run.stdout, 1)))
+    assert run.returncode == 0, "the %s suite failed (%s):\n%s\n%s" % (
+        name,
+        installed,
+        _tail(run.stdout),
+        _tail(run.stderr, 20),
+    )
