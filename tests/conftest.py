@@ -15,6 +15,7 @@ if _TESTS_DIR not in sys.path:
     sys.path.insert(0, _TESTS_DIR)
 
 from servers.bugsink import Bugsink, BugsinkInstallError  # noqa: E402
+from servers.redis import RedisNotInstalled, RedisServer  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
@@ -58,6 +59,26 @@ def bugsink(request: pytest.FixtureRequest) -> Iterator[Bugsink]:
             "Bugsink could not be installed (no network to the package index?): %s"
             % str(exc).splitlines()[0]
         )
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[RedisServer]:
+    """A real ``redis-server`` on 127.0.0.1 for the whole session (``.url`` is a broker URL).
+
+    Where the binary is missing, the tests that need it are skipped, except in CI (``CI`` set),
+    where that is a failure (``.ci/run`` installs it). Failing to start it is always a failure.
+    """
+    server = RedisServer()
+    try:
+        server.start()
+    except RedisNotInstalled as exc:
+        if os.environ.get("CI", "").lower() not in ("", "0", "false", "no"):
+            pytest.fail("%s, and CI must run the tests that need it" % exc, pytrace=False)
+        pytest.skip(str(exc))
     try:
         yield server
     finally:

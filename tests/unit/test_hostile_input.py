@@ -5,7 +5,7 @@ extra, tags, user, request, frame locals, messages and breadcrumbs (recorded dir
 logging). Each capture must return an event id, drop nothing, and the event must survive
 ``client.encode`` and ``raven.protocol.decode`` with its id intact.
 
-``RAVEN_HYPOTHESIS_EXAMPLES`` sets the number of examples per test (CI runs 2000).
+``RAVEN_HYPOTHESIS_EXAMPLES`` sets the number of examples per test (CI runs 1000).
 """
 
 from __future__ import annotations
