@@ -1069,7 +1069,12 @@ class Client:
         self.send_remote(url=self.remote.store_endpoint, data=message, headers=headers)  # type: ignore[arg-type]
 
     def send(self, auth_header: Optional[str] = None, **data: Any) -> None:
-        """Encode an event dict and send it (to the store or the envelope endpoint)."""
+        """Encode an event dict and send it (to the store or the envelope endpoint).
+
+        A client without a DSN is disabled: like ``capture``, this then does nothing.
+        """
+        if not self.remote.is_active():
+            return
         category = "error"
         delivery = self._deliveries.get(id(self.remote))
         if delivery is not None and delivery.limits.is_limited(category):

@@ -1346,3 +1346,10 @@ def test_a_full_send_queue_is_counted_as_queue_overflow_without_backing_off() ->
 
     assert client.stats.dropped == {"queue_overflow": 1}
     assert client.state.should_try()
+
+
+def test_send_on_a_client_without_a_dsn_does_nothing_quietly() -> None:
+    client = Client(install_sys_hook=False)
+
+    assert client.send(message="x") is None
+    assert client.stats.dropped == {}
