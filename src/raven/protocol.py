@@ -136,6 +136,12 @@ def _crumb_level(level: Any) -> Any:
     return name if name in _CRUMB_LEVELS else "info"
 
 
+#: the keys of the event schema's user interface; others go under ``user.data``
+_USER_KEYS = frozenset(
+    ("id", "email", "ip_address", "username", "name", "geo", "segment", "sentry_user", "data")
+)
+
+
 def to_wire(data: Dict[str, Any]) -> Dict[str, Any]:
     """The event as it goes on the wire: the current event schema, which every server reads.
 
@@ -145,9 +151,11 @@ def to_wire(data: Dict[str, Any]) -> Dict[str, Any]:
 
     - ``level`` 40 → ``"error"`` (numeric logging levels → names);
     - ``sentry.interfaces.Message`` → ``logentry``; a bare ``message`` → ``logentry.formatted``;
-    - ``sentry.interfaces.Query`` (``captureQuery``) → a ``query`` context (Relay drops the
-      unknown interface);
-    - ``project``, ``time_spent`` and empty ``repos`` are left out; ``user.id`` becomes text;
+    - ``sentry.interfaces.Query`` (``captureQuery``) → a ``query`` context, and ``template``
+      / ``sentry.interfaces.Template`` (Django template errors) → a ``template`` context
+      (Relay drops these interfaces; strict servers drop the whole event);
+    - ``project``, ``time_spent`` and empty ``repos`` are left out; ``user.id`` becomes text,
+      and user keys the schema does not name (``is_authenticated``) move under ``user.data``;
     - an exception without a traceback (a group member never raised) has no frames, and Relay
       rejects an empty frame list, so its ``stacktrace`` is left out.
     """
@@ -176,7 +184,14 @@ def to_wire(data: Dict[str, Any]) -> Dict[str, Any]:
 
     user = out.get("user")
     if isinstance(user, dict) and "id" in user and not isinstance(user["id"], str):
-        out["user"] = dict(user, id=None if user["id"] is None else to_unicode(user["id"]))
+        user = out["user"] = dict(user, id=None if user["id"] is None else to_unicode(user["id"]))
+    if isinstance(user, dict) and not _USER_KEYS.issuperset(user):
+        # 6.10 integrations put their own keys there (Tornado's is_authenticated); Relay
+        # keeps such keys under user.data, and a schema-checking server refuses them outside
+        data = dict(user["data"]) if isinstance(user.get("data"), dict) else {}
+        data.update((k, v) for k, v in user.items() if k not in _USER_KEYS)
+        out["user"] = {k: v for k, v in user.items() if k in _USER_KEYS}
+        out["user"]["data"] = data
 
     crumbs = out.get("breadcrumbs")
     if isinstance(crumbs, dict) and isinstance(crumbs.get("values"), list):
@@ -212,6 +227,12 @@ def to_wire(data: Dict[str, Any]) -> Dict[str, Any]:
             dict(query, type="query") if isinstance(query, dict) else {"query": query}
         )
         out["contexts"] = contexts
+    for key in ("template", "sentry.interfaces.Template"):
+        template = out.pop(key, None)
+        if isinstance(template, dict):
+            contexts = dict(out.get("contexts") or {})
+            contexts.setdefault("template", dict(template, type="template"))
+            out["contexts"] = contexts
     return out
 
 

@@ -55,6 +55,26 @@ RELEASES: Dict[str, Release] = {
         tests=["tests/unit/test_flask.py"],
         why="the release that removed _request_ctx_stack's last users and added async views",
     ),
+    "django-2.2": Release(
+        pins=["django>=2.2,<2.3"],
+        tests=["tests/unit/django", "tests/e2e/django"],
+        why="oldest Django that runs on Python 3.11 (WSGI only; async views need 3.1)",
+        # Django 2.2 bundles a six whose import hook predates find_spec
+        args=["-W", "ignore::ImportWarning"],
+    ),
+    "django-3.2": Release(
+        pins=["django>=3.2,<3.3"],
+        tests=["tests/unit/django"],
+        why="the first LTS with async views and ASGI",
+        # Django 3.2's ASGI handler leaves the request body's temporary file to the collector
+        # (a ResourceWarning pytest reports as unraisable; -W cannot name it more narrowly)
+        args=["-W", "ignore::pytest.PytestUnraisableExceptionWarning"],
+    ),
+    "django-4.2": Release(
+        pins=["django>=4.2,<4.3"],
+        tests=["tests/unit/django"],
+        why="the LTS before 5.x; MiddlewareMixin needs get_response since 4.0",
+    ),
     "celery-5.0": Release(
         # 5.0.6 cannot send tasks (its amqp module lacks ignore_result); 4.4 does not import
         # on Python 3.11 (vine 1.3 uses inspect.formatargspec)

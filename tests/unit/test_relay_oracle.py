@@ -440,6 +440,18 @@ def test_the_query_survives_as_a_context(normalizer: Any, client: InMemoryClient
     assert normalized["contexts"]["query"]["query"] == "SELECT * FROM users WHERE id = %s"
 
 
+def test_a_django_template_interface_survives_as_a_context(
+    normalizer: Any, client: InMemoryClient
+) -> None:
+    template = {"filename": "shop/cart.html", "lineno": 3, "context_line": "{{ cart.total }}"}
+    client.captureMessage("template failed", data={"template": template})
+
+    normalized = assert_relay_accepts(normalizer, client.events[-1])
+
+    assert "template" not in normalized
+    assert normalized["contexts"]["template"]["filename"] == "shop/cart.html"
+
+
 def test_user_request_and_breadcrumbs_survive(normalizer: Any, client: InMemoryClient) -> None:
     normalized = assert_relay_accepts(normalizer, everything(client))
 

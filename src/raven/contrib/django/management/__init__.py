@@ -1,0 +1,1 @@
+"""Django management commands of raven (``manage.py raven test``)."""

@@ -1,0 +1,1 @@
+"""The ``raven`` management command lives in :mod:`.raven`."""

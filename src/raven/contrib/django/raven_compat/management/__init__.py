@@ -1,0 +1,1 @@
+"""Management commands of the ``raven_compat`` app (``manage.py raven test``)."""

@@ -1,0 +1,1 @@
+"""Template tags of the ``raven_compat`` app (``{% load raven %}``)."""

@@ -1,0 +1,1 @@
+"""Django template tags of raven (``{% load raven %}``)."""
