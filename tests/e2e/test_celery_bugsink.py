@@ -76,7 +76,9 @@ def celery_worker(broker_url: str, dsn: str, log_path: Path, *options: str) -> I
     run = uuid.uuid4().hex
     env = dict(os.environ)
     for name in list(env):
-        if name.startswith("SENTRY_"):
+        # the worker is a plain Celery app: no DSN of ours, and no Django settings (a Django
+        # test earlier in this process sets DJANGO_SETTINGS_MODULE; Celery would load Django)
+        if name.startswith("SENTRY_") or name == "DJANGO_SETTINGS_MODULE":
             del env[name]
     env.update(
         RAVEN_E2E_BROKER_URL=broker_url,

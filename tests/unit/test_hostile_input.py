@@ -20,6 +20,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+import raven.context
 from raven import breadcrumbs
 from raven.protocol import decode
 from raven.utils.testutils import InMemoryClient
@@ -378,7 +379,12 @@ crumb_values = hostile_values(huge_ints=False)
 
 @pytest.fixture
 def hostile_client() -> InMemoryClient:
-    return InMemoryClient(install_sys_hook=False, hook_libraries=[])
+    client = InMemoryClient(install_sys_hook=False, hook_libraries=[])
+    # this thread's breadcrumbs go to this client only: every client other tests left alive
+    # (held by signal receivers, logging handlers) would record each hostile value too
+    # (134 of them made this module 10x slower in a full run); the conftest resets it
+    raven.context._active.set((client.context,))
+    return client
 
 
 def start_example(client: InMemoryClient) -> None:
