@@ -44,6 +44,9 @@ if TYPE_CHECKING:  # typing costs ~8 ms at start-up; only type checkers need it
 
 __all__ = ("Client",)
 
+#: serialises building a client's delivery (and so its transport) on first use
+_build_lock = threading.RLock()
+
 __excepthook__: Optional[Callable[..., Any]] = None
 __threading_excepthook__: Optional[Callable[..., Any]] = None
 
@@ -974,6 +977,13 @@ class Client:
     def _get_delivery(self) -> Any:
         """The delivery policy for the current remote and transport (built on first use)."""
         remote = self.remote
+        delivery = self._deliveries.get(id(remote))
+        if delivery is not None:
+            return delivery
+        with _build_lock:  # first events from several threads at once: build one, not several
+            return self._build_delivery(remote)
+
+    def _build_delivery(self, remote: Any) -> Any:
         delivery = self._deliveries.get(id(remote))
         if delivery is None:
             from raven.transport.delivery import Delivery

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 import warnings
 from urllib.parse import parse_qsl, urlsplit
 
@@ -17,6 +18,9 @@ if TYPE_CHECKING:  # typing costs ~8 ms at start-up; only type checkers need it
     from typing import Any, Dict, Optional
 
 __all__ = ["RemoteConfig", "discover_default_transport"]  # and DEFAULT_TRANSPORT (lazy)
+
+#: serialises building transports on first use
+_transport_lock = threading.RLock()
 
 logger = logging.getLogger("raven")
 
@@ -159,11 +163,13 @@ class RemoteConfig:
         if not self.store_endpoint:
             return None
         if self._transport is None:
-            cls = self._transport_cls
-            if isinstance(cls, type) or not hasattr(cls, "send"):
-                self._transport = cls(**self.options)
-            else:
-                self._transport = cls  # an instance was given
+            with _transport_lock:  # threads sending their first events at once: build one
+                if self._transport is None:
+                    cls = self._transport_cls
+                    if isinstance(cls, type) or not hasattr(cls, "send"):
+                        self._transport = cls(**self.options)
+                    else:
+                        self._transport = cls  # an instance was given
         return self._transport
 
     def get_public_dsn(self) -> Optional[str]:

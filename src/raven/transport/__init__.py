@@ -33,6 +33,8 @@ _NAMES = {
     "EventletHTTPTransport": "raven.transport.eventlet",
     "TwistedHTTPTransport": "raven.transport.twisted",
     "TornadoHTTPTransport": "raven.transport.tornado",
+    "HTTPClient": "raven.transport.tornado",  # 6.10 star-imported Tornado's blocking client
+    "AioHttpTransport": "raven.transport.aiohttp",
 }
 
 __all__ = sorted(_NAMES)  # and the has_* flags, defaults, logger, urlparse

@@ -10,7 +10,9 @@ transport:
   synchronous ``send`` runs on this client's :class:`~raven.transport.worker.DeliveryWorker`;
 - *sync* (``sync+http``, custom ``Transport`` subclasses): one attempt in the caller's thread,
   as raven 6.10 did; an event that could not be sent goes to the worker to be retried;
-- *async* (event-loop transports with ``async_send``): the outcome arrives in callbacks.
+- *async* (event-loop transports with ``async_send``): the outcome arrives in callbacks,
+  and :class:`~raven.transport._async_retries.AsyncSends` retries on the transport's own
+  loop (:meth:`~raven.transport.base.AsyncTransport.call_later`), with the same rules.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import threading
 import time
 
 from raven import protocol
-from raven.exceptions import APIError
+from raven.exceptions import APIError, ConfigurationError
 from raven.transport.ratelimit import RateLimits
 from raven.transport.worker import DeliveryWorker, Pending
 
@@ -114,6 +116,22 @@ class Delivery:
         self._logged: Dict[Any, float] = {}
         self._outage_since: Optional[float] = None
         self._last_report = self._clock()
+        self._async: Any = None
+        if self.kind == "async":
+            if spool is not None:
+                raise ConfigurationError(
+                    "spool_path needs a transport that sends from a thread (threaded+http, "
+                    "sync+http, ...); %s sends on an event loop" % type(transport).__name__
+                )
+            from raven.transport._async_retries import AsyncSends
+
+            self._async = AsyncSends(
+                self,
+                max_events=queue_size,
+                max_bytes=queue_bytes,
+                shutdown_timeout=float(getattr(transport, "shutdown_timeout", 10)),
+                clock=self._clock,
+            )
         if spool is not None:
             self.worker.wake()  # drain what an earlier run (or a crashed sibling) left
 
@@ -149,14 +167,14 @@ class Delivery:
         event_id: Optional[str] = None,
         raise_errors: bool = False,
     ) -> None:
-        """Take an encoded event: send it now (sync), or queue/spool it (background)."""
+        """Take an encoded event: send it now (sync, async), or queue/spool it (background)."""
+        if self._async is not None:
+            self._async.submit(Pending(url, body, headers, category, event_id))
+            return
         if self.limits.is_limited(category):
             self.stats.drop("ratelimit_backoff", category=category)
             return
         item = Pending(url, body, headers, category, event_id)
-        if self.kind == "async":
-            self._send_async(item)
-            return
         if self.kind == "sync":
             if raise_errors:
                 self._send_raising(item)
@@ -214,21 +232,6 @@ class Delivery:
             raise
         self._update_limits(response)
         self._delivered()
-
-    def _send_async(self, item: Pending, resent: bool = False) -> None:
-        def success(*args: Any) -> None:
-            self._delivered()
-
-        def failure(exc: BaseException) -> None:
-            verdict = self._judge(item, exc)
-            if isinstance(verdict, Pending) and not resent:
-                self._send_async(verdict, resent=True)
-            elif verdict is not None:
-                # event-loop transports are not retried here: counted, not silently lost
-                self.stats.drop("network_error", category=item.category)
-
-        _compress(item)
-        self.transport.async_send(item.url, item.body, item.headers, success, failure)
 
     # -- on the worker (or inline for sync transports) ---------------------------------------
 
@@ -406,14 +409,21 @@ class Delivery:
     # -- lifecycle ---------------------------------------------------------------------------
 
     def pending(self) -> int:
+        if self._async is not None:
+            return int(self._async.pending())
         return self._worker.pending() if self._worker is not None else 0
 
     def flush(self, timeout: Optional[float] = None) -> FlushReport:
+        if self._async is not None:
+            self._async.flush(timeout)
+            return self.report()
         drained = self._worker.flush(timeout) if self._worker is not None else True
         self._report_if_healthy(drained)
         return self.report()
 
     def close(self, timeout: Optional[float] = None) -> FlushReport:
+        if self._async is not None:
+            return self._close_async(timeout)
         worker = self._worker
         pending = 0
         if worker is not None:
@@ -434,6 +444,20 @@ class Delivery:
                 pass
         stats = self.stats.as_dict()
         return FlushReport(stats["delivered"], stats["dropped"], pending)
+
+    def _close_async(self, timeout: Optional[float]) -> FlushReport:
+        """Send what is pending (up to ``timeout``), then let the transport release its
+        connections; a send still in flight stays pending in the report."""
+        assert self._async is not None
+        in_flight = self._async.close(timeout)
+        close = getattr(self.transport, "close", None)
+        if close is not None:
+            try:
+                close()
+            except Exception:
+                logger.error("raven: the transport failed to close", exc_info=True)
+        stats = self.stats.as_dict()
+        return FlushReport(stats["delivered"], stats["dropped"], in_flight)
 
     def _report_if_healthy(self, drained: bool) -> None:
         """Send unreported drops now, unless delivery is failing (it would only wait)."""

@@ -30,6 +30,16 @@ BUILTIN_SCHEMES: Dict[str, str] = {
     "requests+https": "raven.transport.requests:RequestsHTTPTransport",
     "threaded+requests+http": "raven.transport.threaded_requests:ThreadedRequestsHTTPTransport",
     "threaded+requests+https": "raven.transport.threaded_requests:ThreadedRequestsHTTPTransport",
+    "gevent+http": "raven.transport.gevent:GeventedHTTPTransport",
+    "gevent+https": "raven.transport.gevent:GeventedHTTPTransport",
+    "eventlet+http": "raven.transport.eventlet:EventletHTTPTransport",
+    "eventlet+https": "raven.transport.eventlet:EventletHTTPTransport",
+    "twisted+http": "raven.transport.twisted:TwistedHTTPTransport",
+    "twisted+https": "raven.transport.twisted:TwistedHTTPTransport",
+    "tornado+http": "raven.transport.tornado:TornadoHTTPTransport",
+    "tornado+https": "raven.transport.tornado:TornadoHTTPTransport",
+    "aiohttp+http": "raven.transport.aiohttp:AioHttpTransport",
+    "aiohttp+https": "raven.transport.aiohttp:AioHttpTransport",
 }
 
 
@@ -129,6 +139,10 @@ _LAZY_NAMES = {
     "ThreadedRequestsHTTPTransport": (
         "raven.transport.threaded_requests:ThreadedRequestsHTTPTransport"
     ),
+    "GeventedHTTPTransport": "raven.transport.gevent:GeventedHTTPTransport",
+    "EventletHTTPTransport": "raven.transport.eventlet:EventletHTTPTransport",
+    "TwistedHTTPTransport": "raven.transport.twisted:TwistedHTTPTransport",
+    "TornadoHTTPTransport": "raven.transport.tornado:TornadoHTTPTransport",
 }
 
 
