@@ -35,6 +35,8 @@ class Release(NamedTuple):
     why: str
     #: extra pytest arguments for releases whose own dependencies warn or misbehave
     args: List[str] = []
+    #: extra environment for the run
+    env: Dict[str, str] = {}
 
 
 RELEASES: Dict[str, Release] = {
@@ -74,6 +76,23 @@ RELEASES: Dict[str, Release] = {
         pins=["django>=4.2,<4.3"],
         tests=["tests/unit/django"],
         why="the LTS before 5.x; MiddlewareMixin needs get_response since 4.0",
+    ),
+    "tornado-6.0": Release(
+        # Tornado 5 does not import on Python 3.10+ (collections.MutableMapping)
+        pins=["tornado>=6.0,<6.1", "aiohttp>=3.8,<3.9"],
+        tests=[
+            "tests/unit/test_tornado.py",
+            "tests/unit/test_aiohttp_transport.py",
+            "tests/e2e/test_tornado_bugsink.py",
+        ],
+        why="oldest Tornado that runs on Python 3.11; oldest aiohttp of the asyncio transport",
+    ),
+    "green-oldest": Release(
+        pins=["gevent==22.10.2", "eventlet==0.33.3", "dnspython>=2", "twisted[tls]==21.7.0"],
+        tests=["tests/unit/test_isolated_transports.py"],
+        why="oldest gevent/eventlet/Twisted with Python 3.11 wheels that import there",
+        # their own dependencies warn (pkg_resources, distutils) in the child processes
+        env={"RAVEN_SCENARIO_WARNINGS": "default"},
     ),
     "celery-5.0": Release(
         # 5.0.6 cannot send tasks (its amqp module lacks ignore_result); 4.4 does not import
@@ -187,7 +206,7 @@ def test_integration_suite_passes_on_the_oldest_claimed_release(name: str) -> No
         capture_output=True,
         text=True,
         timeout=900,
-        env=_child_env(),
+        env={**_child_env(), **release.env},
     )
     print("%s (%s): %s" % (name, installed, _tail(run.stdout, 1)))
     assert run.returncode == 0, "the %s suite failed (%s):\n%s\n%s" % (
