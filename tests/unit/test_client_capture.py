@@ -1353,3 +1353,19 @@ def test_send_on_a_client_without_a_dsn_does_nothing_quietly() -> None:
 
     assert client.send(message="x") is None
     assert client.stats.dropped == {}
+
+
+def test_a_transport_named_by_dotted_path_is_imported_when_the_client_is_built() -> None:
+    client = Client(
+        "http://public@127.0.0.1:9/1",
+        transport="raven.transport.http.HTTPTransport",
+        install_sys_hook=False,
+    )
+    assert type(client.remote.get_transport()).__name__ == "HTTPTransport"
+
+    with pytest.raises(ConfigurationError, match=re.escape("raven.transport.nope.Missing")):
+        Client(
+            "http://public@127.0.0.1:9/1",
+            transport="raven.transport.nope.Missing",
+            install_sys_hook=False,
+        )

@@ -25,6 +25,22 @@ _transport_lock = threading.RLock()
 logger = logging.getLogger("raven")
 
 
+def _importable(transport: Any) -> Any:
+    """A transport given by dotted path (``transport = …`` in an ini file) as its class.
+
+    Imported now, so a typo is a configuration error rather than a failure at the first send.
+    """
+    if not isinstance(transport, str):
+        return transport
+    from raven.exceptions import ConfigurationError
+    from raven.utils.imports import import_string
+
+    try:
+        return import_string(transport)
+    except Exception as exc:
+        raise ConfigurationError("transport %r cannot be imported: %s" % (transport, exc))
+
+
 def discover_default_transport() -> type:
     """The transport for plain http(s) DSNs: synchronous where background threads freeze.
 
@@ -138,7 +154,7 @@ class RemoteConfig:
         self.secret_key = secret_key
         self.options = options or {}
         self.store_endpoint = store_endpoint
-        self._transport_cls = transport
+        self._transport_cls = _importable(transport)
         self._transport: Any = None
         #: DSN query options for the client's delivery (``endpoint``, ``spool_path``, …)
         self.delivery_options: Dict[str, str] = {}
@@ -194,6 +210,7 @@ class RemoteConfig:
         """
         if not isinstance(value, str):
             raise InvalidDsn("Invalid Sentry DSN: expected a string, got %s" % type(value).__name__)
+        transport = _importable(transport)
         value = value.strip()
         masked = _mask(value)
         try:
