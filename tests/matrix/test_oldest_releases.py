@@ -94,6 +94,35 @@ RELEASES: Dict[str, Release] = {
         # their own dependencies warn (pkg_resources, distutils) in the child processes
         env={"RAVEN_SCENARIO_WARNINGS": "default"},
     ),
+    "sanic-23.12": Release(
+        # older sanic-testing releases pin an httpx that the test extra's httpx2 cannot share
+        pins=["sanic>=23.12,<23.13", "sanic-testing>=23.12,<23.13"],
+        tests=["tests/unit/test_sanic.py", "tests/e2e/test_sanic_bugsink.py"],
+        why="oldest Sanic that installs beside the test extra",
+    ),
+    "bottle-0.12": Release(
+        pins=["bottle>=0.12,<0.13"],
+        tests=["tests/unit/test_bottle.py", "tests/e2e/test_bottle_bugsink.py"],
+        why="the release 6.10 was written for",
+        # Bottle 0.12's bottle.ext import redirect predates find_spec
+        args=["-W", "ignore::ImportWarning"],
+    ),
+    "pyramid-1.10": Release(
+        pins=["pyramid>=1.10,<1.11"],
+        tests=["tests/unit/test_pyramid.py", "tests/e2e/test_pyramid_bugsink.py"],
+        why="the last 1.x release line",
+    ),
+    "webpy-0.62": Release(
+        pins=["web.py==0.62"],
+        tests=["tests/unit/test_webpy.py", "tests/e2e/test_webpy_bugsink.py"],
+        why="oldest web.py for Python 3",
+    ),
+    "zope-5": Release(
+        # Zope 5 does not start with ZODB 6 ("child name class-factory already used")
+        pins=["zope>=5.14,<6", "ZODB<6"],
+        tests=["tests/unit/test_zope.py", "tests/e2e/test_zope_bugsink.py"],
+        why="the release line before Zope 6",
+    ),
     "celery-5.0": Release(
         # 5.0.6 cannot send tasks (its amqp module lacks ignore_result); 4.4 does not import
         # on Python 3.11 (vine 1.3 uses inspect.formatargspec)
