@@ -83,9 +83,28 @@ RELEASES: Dict[str, Release] = {
         tests=[
             "tests/unit/test_tornado.py",
             "tests/unit/test_aiohttp_transport.py",
+            "tests/unit/test_aiohttp.py",
             "tests/e2e/test_tornado_bugsink.py",
         ],
         why="oldest Tornado that runs on Python 3.11; oldest aiohttp of the asyncio transport",
+    ),
+    "asgi-rq-oldest": Release(
+        # with the anyio of its day (newer anyio deprecates an alias this Starlette uses)
+        pins=["starlette>=0.37,<0.38", "fastapi>=0.110,<0.111", "anyio<4", "rq>=1.16,<1.17"],
+        tests=[
+            "tests/unit/test_asgi.py",
+            "tests/unit/test_rq.py",
+            "tests/e2e/test_asgi_bugsink.py",
+            "tests/e2e/test_rq_bugsink.py",
+        ],
+        why="older Starlette/FastAPI (pre-1.0) and RQ 1.x",
+        # RQ 1.16's own worker calls functions it deprecates
+        args=[
+            "-W",
+            "ignore:The `push_connection` function is deprecated:DeprecationWarning",
+            "-W",
+            "ignore:The `pop_connection` function is deprecated:DeprecationWarning",
+        ],
     ),
     "green-oldest": Release(
         pins=["gevent==22.10.2", "eventlet==0.33.3", "dnspython>=2", "twisted[tls]==21.7.0"],

@@ -184,6 +184,10 @@ class _Request:
         scope = self.scope
         route = scope.get("route")
         path = getattr(route, "path_format", None) or getattr(route, "path", None)
+        if route is None:
+            path = _route_path_of(scope)
+            if path:
+                return path
         if isinstance(path, str) and path:
             root = str(scope.get("root_path") or "")
             mount = root[len(self.app_root) :] if root.startswith(self.app_root) else ""
@@ -194,6 +198,39 @@ class _Request:
         name = getattr(endpoint, "__qualname__", None) or type(endpoint).__qualname__
         module = getattr(endpoint, "__module__", None)
         return "%s.%s" % (module, name) if module else str(name)
+
+
+def _route_path_of(scope: Scope) -> Optional[str]:
+    """The template of the route whose endpoint served the request, mounts included.
+
+    For Starlette releases (before 0.4x) that record only ``scope["endpoint"]``; looked up
+    in the outermost router, which such releases leave in ``scope["router"]``.
+    """
+    endpoint = scope.get("endpoint")
+    router = scope.get("router")
+    if endpoint is None or router is None:
+        return None
+    try:
+        return _find_route(getattr(router, "routes", ()), endpoint, "", 0)
+    except Exception:  # a router of another shape: fall back to the endpoint's name
+        return None
+
+
+def _find_route(routes: Any, endpoint: Any, prefix: str, depth: int) -> Optional[str]:
+    if depth > 8:  # mounts nest a few levels at most; never walk a cycle
+        return None
+    for route in routes:
+        if getattr(route, "endpoint", None) is endpoint:
+            path = getattr(route, "path_format", None) or getattr(route, "path", None)
+            return prefix + path if isinstance(path, str) else None
+        inner = getattr(route, "routes", None)
+        if inner:
+            found = _find_route(
+                inner, endpoint, prefix + str(getattr(route, "path", "")), depth + 1
+            )
+            if found:
+                return found
+    return None
 
 
 class _Replay:
