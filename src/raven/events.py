@@ -41,10 +41,15 @@ def _format_message(message: str, params: Any) -> Optional[str]:
         if isinstance(params, list):
             params = tuple(params)
         if isinstance(params, tuple):
-            params = tuple(_Bounded(p) if type(p) in _CONTAINERS else p for p in params)
+            # copied only when a container needs bounding: most params are scalars
+            for p in params:
+                if type(p) in _CONTAINERS:
+                    params = tuple(_Bounded(p) if type(p) in _CONTAINERS else p for p in params)
+                    break
         elif type(params) is dict:  # %(name)s parameters
             params = {k: _Bounded(v) if type(v) in _CONTAINERS else v for k, v in params.items()}
-        return to_unicode(message % params)[:MESSAGE_MAX_LENGTH]
+        # ``message`` is text, so ``%`` gives text (to_unicode is not needed)
+        return (message % params)[:MESSAGE_MAX_LENGTH]
     except _BuiltinException:
         return None
 
@@ -67,9 +72,18 @@ class BaseEvent:
     """An event type: ``capture(**kwargs)`` gives event data, ``to_string`` its message."""
 
     logger = logging.getLogger(__name__)
+    _walker_transform = False
 
     def __init__(self, client: Client) -> None:
         self.client = client
+        from raven.base import Client as _Client
+
+        #: True when neither this event type nor the client overrides ``transform``: values
+        #: then go straight to the client's walker, two Python calls fewer per value
+        self._walker_transform = (
+            type(self).transform is BaseEvent.transform
+            and getattr(type(client), "transform", None) is _Client.transform
+        )
 
     def to_string(self, data: Dict[str, Any]) -> str:
         raise NotImplementedError(
@@ -233,17 +247,19 @@ class Message(BaseEvent):
     def capture(  # type: ignore[override]  # 6.10's signature
         self, message: Any, params: Any = (), formatted: Optional[str] = None, **kwargs: Any
     ) -> Dict[str, Any]:
-        message = to_unicode(message)[:MESSAGE_MAX_LENGTH]
+        if type(message) is not str:
+            message = to_unicode(message)
+        message = message[:MESSAGE_MAX_LENGTH]
         if formatted is None and params:
             formatted = _format_message(message, params)
         elif formatted is not None:
             formatted = to_unicode(formatted)[:MESSAGE_MAX_LENGTH]
+        if self._walker_transform:
+            params = self.client._walker.top(params)
+        else:
+            params = self.transform(params)
         return {
-            self.name: {
-                "message": message,
-                "params": self.transform(params),
-                "formatted": formatted,
-            },
+            self.name: {"message": message, "params": params, "formatted": formatted},
             "message": formatted or message,
         }
 

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import re
 import warnings
-from contextvars import ContextVar
 
+from raven._core.memo import TextListMemo
 from raven._core.plain import MAX_CONTAINERS
+from raven._core.walk import prescrubbed_stacktraces
 from raven.utils import varmap
 
 TYPE_CHECKING = False
@@ -29,13 +30,6 @@ __all__ = [
     "SanitizeKeysProcessor",
     "SanitizePasswordsProcessor",
 ]
-
-
-#: ids of the stacktraces whose locals the client already scrubbed while serializing them
-#: (see :meth:`SanitizeKeysProcessor.locals_scrubber`); set by the client around processors
-prescrubbed_stacktraces: ContextVar[frozenset] = ContextVar(
-    "raven_prescrubbed_stacktraces", default=frozenset()
-)
 
 
 class Processor:
@@ -120,10 +114,27 @@ class RemoveStackLocalsProcessor(Processor):
 
 #: 13–16 digits, optionally separated by spaces or dashes (raven 6.10's card pattern)
 _CARD_RE = re.compile(r"^(?:\d[ -]*?){13,16}$")
-_BEARER_RE = re.compile(r"(?i)\b(bearer|token)(\s+)[A-Za-z0-9\-._~+/]{8,}=*")
-_PEM_RE = re.compile(
-    r"-----BEGIN ([A-Z ]*)PRIVATE KEY-----.*?(?:-----END [A-Z ]*PRIVATE KEY-----|$)", re.S
-)
+_BEARER_PATTERN = r"(?i)\b(bearer|token)(\s+)[A-Za-z0-9\-._~+/]{8,}=*"
+_PEM_PATTERN = r"-----BEGIN ([A-Z ]*)PRIVATE KEY-----.*?(?:-----END [A-Z ]*PRIVATE KEY-----|$)"
+
+
+_compiled: Dict[str, Any] = {}
+
+
+def _bearer_re() -> Any:
+    """Compiled on first use: compiling costs about a millisecond of every process's start-up,
+    and most processes never see a text with a token in it."""
+    pattern = _compiled.get("bearer")
+    if pattern is None:
+        pattern = _compiled["bearer"] = re.compile(_BEARER_PATTERN)
+    return pattern
+
+
+def _pem_re() -> Any:
+    pattern = _compiled.get("pem")
+    if pattern is None:
+        pattern = _compiled["pem"] = re.compile(_PEM_PATTERN, re.S)
+    return pattern
 
 
 def _luhn_ok(digits: str) -> bool:
@@ -315,23 +326,42 @@ class SanitizeKeysProcessor(Processor):
                 return "<%s: could not be scrubbed>" % type(data).__name__
         # item by item, so one hostile value costs only itself
         key_matches = self._key_matches
-        out = {}
+        key_cache = self._key_cache  # _key_matches' own cache, read here without the call
+        out: Dict[Any, Any] = {}
         for key, value in data.items():
             t = type(value)
             if value is None or t is int or t is bool or (t is str and len(value) < 13):
                 leaf = True  # nothing inside to scrub: only the key can mask it
             else:
                 leaf = False
-            if value is not None and key and key_matches(key):
+            if value is not None and key:
+                hit = key_cache.get(key)
+                if hit is None:
+                    hit = key_matches(key)
+            else:
+                hit = False
+            if hit:
                 out[key] = self.MASK
             elif leaf:
                 out[key] = value
             else:
                 try:
-                    out[key] = fast(value)
+                    if t is list or t is tuple:
+                        out[key] = list(self._text_lists(value))  # a copy: lists are mutable
+                    else:
+                        out[key] = fast(value)
                 except Exception:
                     out[key] = "<%s: could not be scrubbed>" % t.__name__
         return out
+
+    @property
+    def _text_lists(self) -> TextListMemo:
+        """``tuple(fast(value))`` for lists of text, kept (``sys.argv`` is in every event)."""
+        memo = self.__dict__.get("_text_list_memo")
+        if memo is None:
+            fast = self._fast_scrubber()
+            memo = self._text_list_memo = TextListMemo(lambda value: tuple(fast(value)))
+        return memo
 
     def filter_extra(self, data: Any) -> Any:
         return self._scrub_tree(data)
@@ -423,21 +453,25 @@ class SanitizePasswordsProcessor(SanitizeKeysProcessor):
             if _luhn_ok(digits):
                 return self.MASK
         if "earer" in value or "EARER" in value or "oken" in value or "OKEN" in value:
-            value = _BEARER_RE.sub(lambda m: m.group(1) + m.group(2) + self.MASK, value)
+            value = _bearer_re().sub(lambda m: m.group(1) + m.group(2) + self.MASK, value)
         if "PRIVATE KEY-----" in value:
-            value = _PEM_RE.sub(self.MASK, value)
+            value = _pem_re().sub(self.MASK, value)
         return value
 
     def process(self, data: Dict[str, Any], **kwargs: Any) -> Dict[str, Any]:
         data = super().process(data, **kwargs)
+        # texts shorter than 13 characters hold nothing our scrub_text masks: not even called
+        # (an override of scrub_text still sees every text)
+        min_len = 13 if type(self).scrub_text is SanitizePasswordsProcessor.scrub_text else 0
         message = data.get("message")
-        if type(message) is str and message:
+        if type(message) is str and message and len(message) >= min_len:
             data["message"] = self.scrub_text(message)
         logentry = data.get("sentry.interfaces.Message")
         if isinstance(logentry, dict):
             for key in ("message", "formatted"):
-                if type(logentry.get(key)) is str:
-                    logentry[key] = self.scrub_text(logentry[key])
+                text = logentry.get(key)
+                if type(text) is str and len(text) >= min_len:
+                    logentry[key] = self.scrub_text(text)
         return data
 
     def filter_breadcrumbs(self, crumbs: Any) -> Any:

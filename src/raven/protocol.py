@@ -7,13 +7,13 @@ thing everywhere, so that is what we send.
 
 from __future__ import annotations
 
-import json
 import time
 import zlib
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
+from itertools import repeat
+from operator import is_
 
 from raven.utils.encoding import to_unicode
-from raven.utils.json import _default, _json_safe
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing costs ~8 ms at start-up; only type checkers need it
@@ -45,44 +45,72 @@ COMPRESS_LEVEL = 1
 #: than the few hundred bytes it would save
 COMPRESS_MIN_SIZE = 2048
 
-#: no circular check: serialized events are trees; a cycle in raw ``data`` ends in
-#: RecursionError, and :func:`dumps` then encodes a cycle-free copy
-_encoder = json.JSONEncoder(
-    default=_default,
-    separators=(",", ":"),
-    ensure_ascii=False,
-    allow_nan=False,
-    check_circular=False,
-)
+#: ``(one_shot, encoder)``, made by the first :func:`dumps`: importing ``json`` is about 5 % of
+#: raven's start-up, and a process that captures nothing never needs it
+_encoders: Any = None
 
 
-def _make_one_shot() -> Any:
-    """The C encoder behind ``_encoder``, built once (``JSONEncoder.encode`` builds it per call)."""
-    c_make_encoder = getattr(json.encoder, "c_make_encoder", None)
-    if c_make_encoder is None:  # pragma: no cover - CPython always has it
-        return None
-    return c_make_encoder(
-        None,
-        _default,
-        json.encoder.c_encode_basestring,  # type: ignore[attr-defined]
-        None,
-        ":",
-        ",",
-        False,
-        False,
-        False,
+def _make_encoders() -> Any:
+    global _encoders
+    import json
+
+    from raven.utils.json import _default
+
+    # no circular check: serialized events are trees; a cycle in raw ``data`` ends in
+    # RecursionError, and :func:`dumps` then encodes a cycle-free copy
+    encoder = json.JSONEncoder(
+        default=_default,
+        separators=(",", ":"),
+        ensure_ascii=False,
+        allow_nan=False,
+        check_circular=False,
     )
+    c_make_encoder = getattr(json.encoder, "c_make_encoder", None)
+    if c_make_encoder is not None:
+        # the C encoder behind ``encoder``, built once (``JSONEncoder.encode`` builds it per call)
+        one_shot = c_make_encoder(
+            None,
+            _default,
+            json.encoder.c_encode_basestring,  # type: ignore[attr-defined]
+            None,
+            ":",
+            ",",
+            False,
+            False,
+            False,
+        )
+    else:  # pragma: no cover - CPython always has it
+
+        def one_shot(data: Any, _indent: int) -> Any:
+            return [encoder.encode(data)]
+
+    _encoders = (one_shot, encoder)
+    return _encoders
 
 
-_one_shot = _make_one_shot()
+if TYPE_CHECKING:
+    import json as json  # what ``protocol.json`` is, for type checkers
+else:
+
+    def __getattr__(name: str) -> Any:
+        """``protocol.json`` (``raven.transport.delivery`` reads it): the module, imported when
+        first asked for (see ``_encoders``)."""
+        if name == "json":
+            import json
+
+            return json
+        raise AttributeError("module %r has no attribute %r" % (__name__, name))
 
 
 def dumps(data: Any) -> bytes:
     """UTF-8 JSON of an event; odd types, NaN, bad keys and lone surrogates never fail it."""
+    one_shot, encoder = _encoders or _make_encoders()
     try:
-        text = "".join(_one_shot(data, 0)) if _one_shot is not None else _encoder.encode(data)
+        text = "".join(one_shot(data, 0))
     except Exception:  # odd raw data (huge ints, raising iterators): encode a safe copy
-        text = _encoder.encode(_json_safe(data))
+        from raven.utils.json import _json_safe
+
+        text = encoder.encode(_json_safe(data))
     try:
         return text.encode("utf-8")
     except UnicodeEncodeError:  # lone surrogates from the app's strings
@@ -105,8 +133,6 @@ _LEVEL_ALIASES = {
     "notice": "info",  # Logbook
     "trace": "debug",  # Logbook
 }
-#: keys 6.10 sent that no current server reads (the project is in the URL)
-_LEGACY_KEYS = ("project", "time_spent", "repos")
 
 
 def _level_name(level: Any) -> Any:
@@ -161,19 +187,27 @@ def to_wire(data: Dict[str, Any]) -> Dict[str, Any]:
     """
     out = dict(data)
     if "level" in out:
-        out["level"] = _level_name(out["level"])
+        level = out["level"]
+        # the usual logging levels without a call
+        known = type(level) is int and _LEVEL_NAMES.get(level)
+        out["level"] = known or _level_name(level)
     timestamp = out.get("timestamp")
     if type(timestamp) is datetime and timestamp.tzinfo is None:
         # formatted here: cheaper than the JSON encoder's call back into Python
-        out["timestamp"] = timestamp.isoformat(timespec="seconds") + "Z"
-    for key in _LEGACY_KEYS:
-        if key in out and (key != "repos" or not out[key]):
-            del out[key]
+        out["timestamp"] = _timestamp_text(timestamp)
+    # keys 6.10 sent that no current server reads (the project is in the URL)
+    out.pop("project", None)
+    out.pop("time_spent", None)
+    if "repos" in out and not out["repos"]:
+        del out["repos"]
 
     logentry = out.pop("sentry.interfaces.Message", None)
     message = out.pop("message", None)
     if isinstance(logentry, dict):
-        entry = {k: v for k, v in logentry.items() if v is not None}
+        if any(map(is_, logentry.values(), repeat(None))):
+            entry = {k: v for k, v in logentry.items() if v is not None}
+        else:  # nothing to leave out: a plain copy (``is`` runs no code of the values)
+            entry = dict(logentry)
         if not entry.get("params"):
             entry.pop("params", None)
         if "formatted" not in entry and message and message != entry.get("message"):
@@ -220,7 +254,8 @@ def to_wire(data: Dict[str, Any]) -> Dict[str, Any]:
                     for value in values
                 ],
             )
-    query = out.pop("sentry.interfaces.Query", None)
+    # checked with ``in`` first: no method call for these keys, which are seldom there
+    query = out.pop("sentry.interfaces.Query", None) if "sentry.interfaces.Query" in out else None
     if query is not None:
         contexts = dict(out.get("contexts") or {})
         contexts["query"] = (
@@ -228,12 +263,34 @@ def to_wire(data: Dict[str, Any]) -> Dict[str, Any]:
         )
         out["contexts"] = contexts
     for key in ("template", "sentry.interfaces.Template"):
-        template = out.pop(key, None)
+        if key not in out:
+            continue
+        template = out.pop(key)
         if isinstance(template, dict):
             contexts = dict(out.get("contexts") or {})
             contexts.setdefault("template", dict(template, type="template"))
             out["contexts"] = contexts
     return out
+
+
+#: (start, end, text) of the last second formatted: events come many to a second, and
+#: comparing naive datetimes is a fraction of the cost of formatting one
+_last_second: Tuple[datetime, datetime, str] = (datetime.min, datetime.min, "")
+_ONE_SECOND = timedelta(seconds=1)
+
+
+def _timestamp_text(timestamp: datetime) -> str:
+    """``2024-05-06T07:08:09Z``: a naive UTC datetime to the second, as the schema wants it."""
+    global _last_second
+    start, end, text = _last_second
+    if start <= timestamp < end:
+        return text
+    start = timestamp.replace(microsecond=0)
+    # the first 19 characters are the seconds' ``isoformat`` (slower to ask for by keyword)
+    text = start.isoformat()[:19] + "Z"
+    if start < datetime.max - _ONE_SECOND:
+        _last_second = (start, start + _ONE_SECOND, text)
+    return text
 
 
 def _empty_stacktrace(value: Any) -> bool:
@@ -257,7 +314,14 @@ def encode(data: Dict[str, Any], level: int = COMPRESS_LEVEL) -> bytes:
     An event over the server's size limits is trimmed until it fits (see
     :mod:`raven._core.budget`), instead of being refused with a 413.
     """
-    return encode_wire(to_wire(data), level=level)
+    wire = to_wire(data)
+    json_bytes = dumps(wire)
+    # the common case inline (no trimming, and a small body is not compressed): it is what
+    # a subclass's ``send()`` calling ``encode()`` pays per event
+    body = json_bytes if len(json_bytes) < COMPRESS_MIN_SIZE else _gzip(json_bytes, level)
+    if len(json_bytes) <= MAX_EVENT_JSON and len(body) <= MAX_EVENT_BODY:
+        return body
+    return _fit(wire, lambda j: compress(j, level), None, json_bytes, body)
 
 
 def encode_wire(
@@ -304,9 +368,16 @@ def encode_envelope_event(
     return _fit(wire, lambda j: compress(envelope(j, event_id, sent_at=sent_at)), shrink_from)
 
 
-def _fit(wire: Dict[str, Any], to_body: Any, shrink_from: Optional[bytes]) -> bytes:
-    json_bytes = dumps(wire)
-    body = to_body(json_bytes)
+def _fit(
+    wire: Dict[str, Any],
+    to_body: Any,
+    shrink_from: Optional[bytes],
+    json_bytes: Optional[bytes] = None,
+    body: Optional[bytes] = None,
+) -> bytes:
+    if json_bytes is None or body is None:
+        json_bytes = dumps(wire)
+        body = to_body(json_bytes)
     if shrink_from is None:
         if len(json_bytes) <= MAX_EVENT_JSON and len(body) <= MAX_EVENT_BODY:
             return body  # the common case: no trimming machinery at all
@@ -338,6 +409,8 @@ def envelope(
 
     Items carry an explicit ``length``, so payloads never need escaping of newlines.
     """
+    import json  # already imported by then, or on first use (see ``_encoders``)
+
     header: Dict[str, Any] = {}
     if event_id:
         header["event_id"] = event_id
@@ -384,6 +457,8 @@ def client_report(discarded: Dict[Tuple[str, str], int], timestamp: float) -> by
 
 def parse_envelope(body: bytes) -> Tuple[Dict[str, Any], list]:
     """``(header, [(item_header, payload), …])`` of an envelope (compressed or not)."""
+    import json  # already imported by then, or on first use (see ``_encoders``)
+
     body = _inflate(body)
     header_line, _, rest = body.partition(b"\n")
     header = json.loads(header_line or b"{}")
@@ -430,6 +505,8 @@ def content_encoding(body: bytes) -> Optional[str]:
 def decode(data: bytes) -> Any:
     """Inverse of :func:`encode`; also reads 6.10's zlib bodies, plain JSON and envelopes
     (giving the event of an envelope)."""
+    import json  # already imported by then, or on first use (see ``_encoders``)
+
     if data[:2] == b"\x1f\x8b":
         data = zlib.decompress(data, 31)
     elif data[:1] not in (b"{", b"["):

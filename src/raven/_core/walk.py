@@ -11,15 +11,25 @@ and a value whose ``repr``/iteration raises becomes the text of its type.
 from __future__ import annotations
 
 import types
+from contextvars import ContextVar
 from itertools import islice
 
+from raven._core.memo import TextListMemo
 from raven._core.plain import MAX_CONTAINERS, bounded_repr
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing costs ~8 ms at start-up; only type checkers need it
     from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
 
-__all__ = ["Walker", "get_walker"]
+__all__ = ["Walker", "get_walker", "prescrubbed_stacktraces"]
+
+#: ids of the stacktraces whose locals a scrubbing walker already scrubbed while serializing
+#: them (see ``SanitizeKeysProcessor.locals_scrubber``); set by the client around processors.
+#: Here rather than in ``raven.processors``, so that the client can leave that module
+#: unimported until its first event.
+prescrubbed_stacktraces: ContextVar[frozenset] = ContextVar(
+    "raven_prescrubbed_stacktraces", default=frozenset()
+)
 
 # kinds a type can be resolved to (cached per type)
 _SEQ, _DICT, _STR, _BYTES, _SENTRY, _BOOL, _FLOAT, _INT, _FUNC, _NAMEDTUPLE, _OTHER = range(11)
@@ -31,6 +41,9 @@ _kind_cache: Dict[type, int] = {}
 BIG_INT = 10**12
 SHORT_STR = 11
 _KIND_CACHE_MAX = 2048
+#: dict keys up to this long have their quoted form remembered, up to this many keys per walker
+KEY_FORM_MAX = 100
+KEY_FORMS = 4096
 
 
 def _type_name(value: Any) -> str:
@@ -78,19 +91,12 @@ class _Seen(set):
     """The ids on the current path, plus what is left of the walk's container budget.
 
     No ``__init__``: one is made per walked value, and set's own constructor is the cheap one;
-    ``left`` starts as the class default and becomes an instance attribute when first spent.
+    ``left`` starts as the class default and becomes an instance attribute when first spent
+    (each container walked counts one; a plain set, from a 6.10-style serializer's recursion,
+    has no budget).
     """
 
     left = MAX_CONTAINERS
-
-
-def _spent(seen: set) -> bool:
-    """Count one container against the walk's budget; True once it is used up."""
-    left = getattr(seen, "left", None)
-    if left is None:  # a plain set from a 6.10-style serializer's recursion: no budget
-        return False
-    seen.left = left - 1  # type: ignore[attr-defined]
-    return left <= 0
 
 
 class Walker:
@@ -111,6 +117,7 @@ class Walker:
         "scrub",
         "string_max_length",
         "top",
+        "values",
         "walk",
     )
 
@@ -129,13 +136,7 @@ class Walker:
         #: (key_matches, scrub_text, mask): scrub while walking, exactly as the default
         #: processor would afterwards (saves a second pass over frame locals)
         self.scrub = scrub
-        self.walk = walk = self._build()
-
-        def top(value: Any) -> Any:
-            return walk(value, 0, _Seen())
-
-        #: the same as calling the walker, one Python frame cheaper (for hot loops)
-        self.top = top
+        self.walk, self.top, self.values = self._build()
 
     def __call__(self, value: Any) -> Any:
         return self.walk(value, 0, _Seen())
@@ -144,16 +145,26 @@ class Walker:
         """The 6.10 ``manager.transform`` signature, used by custom serializers' ``recurse``."""
         return self.walk(value, _depth, _Seen())
 
-    def _build(self) -> Callable[[Any, int, set], Any]:
+    def _build(self) -> Tuple[Callable[[Any, int, set], Any], Callable[[Any], Any], Any]:
+        """``(walk, top, values)``: closures over the limits, for the fewest lookups per value.
+
+        ``walk(value, depth, seen)`` is the recursion; ``top(value)`` walks a value on its own
+        (the same as calling the walker, one Python frame cheaper); ``values(items)`` is
+        ``{k: top(v) for k, v in items}``, with lists of strings remembered.
+        """
         smax = self.string_max_length
         lmax = self.list_max_length
         maxd = self.max_depth
         extra = self.extra
         key_matches, scrub_text, mask = self.scrub or (None, None, None)
         short = min(SHORT_STR, smax + 1)  # strings this short need neither cutting nor scrubbing
+        # sequences this short are neither cut (list_max_length) nor too deep (max_depth)
+        few = min(8, lmax) if maxd > 0 else -1
         key_cache = getattr(getattr(key_matches, "__self__", None), "_key_cache", None)
         if key_cache is None:
             key_cache = {}
+        #: str key -> (its quoted form, whether it masks its value)
+        key_forms: Dict[str, Tuple[str, Any]] = {}
         kind_cache = _kind_cache
         resolve = _resolve_kind
         walker = self
@@ -173,27 +184,47 @@ class Walker:
             vid = id(value)
             if vid in seen:
                 return "<...>"
-            if depth >= maxd or _spent(seen):
+            if depth >= maxd:
                 return "'" + cut_repr(value) + "'"
+            left = getattr(seen, "left", None)  # the budget, spent here without a call
+            if left is not None:  # (None: a plain set from a 6.10-style serializer)
+                seen.left = left - 1  # type: ignore[attr-defined]
+                if left <= 0:
+                    return "'" + cut_repr(value) + "'"
             seen.add(vid)
             d1 = depth + 1
             out = {}
             for k, v in islice(pairs, lmax):
-                if type(k) is str:
-                    key = "'" + (k if len(k) <= smax else k[:smax]) + "'"
+                # the same keys come again and again (names of locals, of fields): their
+                # quoted form and whether they mask their value are remembered together
+                entry = key_forms.get(k) if type(k) is str else None
+                if entry is None:
+                    if type(k) is str:
+                        key = f"'{k if len(k) <= smax else k[:smax]}'"
+                    else:
+                        key = walk(k, d1, seen)
+                        if type(key) is not str:
+                            key = "None" if key is None else str(key)
+                    hit: Any = False  # asked only about keys with a value (as the processor)
+                    if key_matches is not None and v is not None:
+                        hit = key_cache.get(key)
+                        if hit is None:
+                            hit = key_matches(key)
+                    if (
+                        type(k) is str
+                        and len(k) <= KEY_FORM_MAX
+                        and (key_matches is None or v is not None)
+                    ):
+                        if len(key_forms) >= KEY_FORMS:
+                            key_forms.clear()
+                        key_forms[k] = (key, hit)
                 else:
-                    key = walk(k, d1, seen)
-                    if type(key) is not str:
-                        key = "None" if key is None else str(key)
-                if key_matches is not None and v is not None:
-                    hit = key_cache.get(key)
-                    if hit is None:
-                        hit = key_matches(key)
-                    if hit:
-                        out[key] = mask
-                        continue
+                    key, hit = entry
+                if hit and v is not None:
+                    out[key] = mask
+                    continue
                 if type(v) is int and -BIG_INT < v < BIG_INT:
-                    out[key] = int.__repr__(v)  # the most common leaf, without a call
+                    out[key] = f"{v}"  # the most common leaf, without a call
                 else:
                     out[key] = walk(v, d1, seen)
             seen.discard(vid)
@@ -203,16 +234,22 @@ class Walker:
             vid = id(value)
             if vid in seen:
                 return "<...>"
-            if depth >= maxd or _spent(seen):
+            if depth >= maxd:
                 return "'" + cut_repr(value) + "'"
+            left = getattr(seen, "left", None)  # the budget, spent here without a call
+            if left is not None:  # (None: a plain set from a 6.10-style serializer)
+                seen.left = left - 1  # type: ignore[attr-defined]
+                if left <= 0:
+                    return "'" + cut_repr(value) + "'"
             seen.add(vid)
             d1 = depth + 1
-            # small ints and short strings inline: most list items are such leaves
+            # small ints and short strings inline: most list items are such leaves (an
+            # f-string of an exact int or str is its repr or itself, with no call at all)
             out = tuple(
                 [
-                    int.__repr__(x)
+                    f"{x}"
                     if type(x) is int and -BIG_INT < x < BIG_INT
-                    else ("'" + x + "'" if type(x) is str and len(x) < short else walk(x, d1, seen))
+                    else (f"'{x}'" if type(x) is str and len(x) < short else walk(x, d1, seen))
                     for x in items
                 ]
             )
@@ -280,16 +317,14 @@ class Walker:
                 t = type(value)
                 if t is str:
                     if scrub_text is not None and len(value) >= SHORT_STR:
-                        return scrub_text(
-                            "'" + (value if len(value) <= smax else value[:smax]) + "'"
-                        )
-                    return "'" + (value if len(value) <= smax else value[:smax]) + "'"
+                        return scrub_text(f"'{value if len(value) <= smax else value[:smax]}'")
+                    return f"'{value if len(value) <= smax else value[:smax]}'"
                 if value is None:
                     return None
                 if t is int:
                     if scrub_text is not None and not -BIG_INT < value < BIG_INT:
-                        return scrub_text(int.__repr__(value))
-                    return int.__repr__(value)
+                        return scrub_text(repr(value))
+                    return repr(value)
                 if t is dict:
                     return walk_items(value, value.items(), depth, seen)
                 if t is list or t is tuple:
@@ -297,15 +332,56 @@ class Walker:
                 if t is bool:
                     return "True" if value else "False"
                 if t is float:
-                    return float.__repr__(value)
+                    return repr(value)
                 return walk_other(value, t, depth, seen)
             except RecursionError:
                 return _type_name(value)
             except Exception:
                 return _type_name(value)
 
+        def top(value: Any) -> Any:
+            # the leaves most values are, without a walk: short strings (neither cut nor
+            # scrubbed), ints too small to hold a card number, None; and a list or tuple
+            # without the call to ``walk``
+            t = type(value)
+            if t is str and len(value) < short:
+                return f"'{value}'"
+            if t is int and -BIG_INT < value < BIG_INT:
+                return repr(value)
+            if value is None:
+                return None
+            if t is list or t is tuple:
+                if len(value) <= few:
+                    # a few leaves (message params, small lists): no walk state at all
+                    out = []
+                    for x in value:
+                        tx = type(x)
+                        if tx is str and len(x) < short:
+                            out.append(f"'{x}'")
+                        elif tx is int and -BIG_INT < x < BIG_INT:
+                            out.append(f"{x}")
+                        else:
+                            break
+                    else:
+                        return tuple(out)
+                try:
+                    return walk_seq(value, value[:lmax], 0, _Seen())
+                except Exception:  # as ``walk`` would
+                    return _type_name(value)
+            return walk(value, 0, _Seen())
+
+        # a list of str becomes a tuple of str: immutable, so one result can serve many events
+        text_list = TextListMemo(top)
+
+        def values(items: Iterable[Tuple[Any, Any]]) -> Dict[Any, Any]:
+            # each value walked on its own (its own budget), as ``top`` does; lists of strings
+            # (``sys.argv``) are mostly the same from one event to the next
+            return {
+                k: text_list(v) if type(v) is list or type(v) is tuple else top(v) for k, v in items
+            }
+
         del walker
-        return walk
+        return walk, top, values
 
 
 _walkers: Dict[Tuple[int, int, int, int], Walker] = {}
