@@ -20,6 +20,7 @@ except ImportError as exc:  # pragma: no cover - exercised only without Flask in
 
 from raven.base import Client
 from raven.conf import setup_logging
+from raven.contrib._extension import ClientForwarding
 from raven.handlers.logging import SentryHandler
 from raven.middleware import Sentry as SentryMiddleware
 from raven.utils.conf import convert_options
@@ -122,7 +123,7 @@ class _Middleware(SentryMiddleware):
         return super().__call__(environ, start)
 
 
-class Sentry:
+class Sentry(ClientForwarding):
     """Reports what a Flask application's views raise, with the request and logged-in user.
 
     Each request starts with an empty context holding the request (URL without the query,
@@ -271,7 +272,7 @@ class Sentry:
     def _start_request(self, sender: Any, **kwargs: Any) -> None:
         """Start every request with an empty context, whatever earlier code left in it."""
         try:
-            context = self.client.context  # type: ignore[union-attr]
+            context = self.client.context
             context.clear(deactivate=False)
             context.activate()
         except Exception:
@@ -451,31 +452,8 @@ class Sentry:
         self.last_event_id = result or None
         return result
 
-    def user_context(self, *args: Any, **kwargs: Any) -> None:
-        if self.client is None:
-            self._unconfigured("user_context")
-            return None
-        return self.client.user_context(*args, **kwargs)
-
-    def tags_context(self, *args: Any, **kwargs: Any) -> None:
-        if self.client is None:
-            self._unconfigured("tags_context")
-            return None
-        return self.client.tags_context(*args, **kwargs)
-
-    def extra_context(self, *args: Any, **kwargs: Any) -> None:
-        if self.client is None:
-            self._unconfigured("extra_context")
-            return None
-        return self.client.extra_context(*args, **kwargs)
-
     def _unconfigured(self, name: str) -> None:
         _error_logger.error("Sentry.%s called before init_app(app); nothing was recorded", name)
-
-    def _internal_error(self, message: str) -> None:
-        if getattr(self.client, "raise_send_errors", False):
-            raise
-        _error_logger.error(message, exc_info=True)
 
 
 _MISSING = object()

@@ -20,6 +20,7 @@ except ImportError as exc:  # pragma: no cover - exercised only without Sanic in
 
 from raven.base import Client
 from raven.conf import EXCLUDE_LOGGER_DEFAULTS, setup_logging
+from raven.contrib._extension import ClientForwarding
 from raven.handlers.logging import SentryHandler
 from raven.utils.conf import convert_options
 from raven.utils.encoding import to_unicode
@@ -81,7 +82,7 @@ def _is_failure(exception: BaseException) -> bool:
     return True
 
 
-class Sentry:
+class Sentry(ClientForwarding):
     """Reports what a Sanic application's handlers raise, with the request they were handling.
 
     Each request starts with an empty context holding the request (URL without the query,
@@ -476,31 +477,8 @@ class Sentry:
     def set_last_event_id_from_result(self, result: Optional[str]) -> None:
         self.last_event_id = result or None
 
-    def user_context(self, *args: Any, **kwargs: Any) -> None:
-        if self.client is None:
-            self._unconfigured("user_context")
-            return None
-        return self.client.user_context(*args, **kwargs)
-
-    def tags_context(self, *args: Any, **kwargs: Any) -> None:
-        if self.client is None:
-            self._unconfigured("tags_context")
-            return None
-        return self.client.tags_context(*args, **kwargs)
-
-    def extra_context(self, *args: Any, **kwargs: Any) -> None:
-        if self.client is None:
-            self._unconfigured("extra_context")
-            return None
-        return self.client.extra_context(*args, **kwargs)
-
     def _unconfigured(self, name: str) -> None:
         _error_logger.error("Sentry.%s called without a client; nothing was recorded", name)
-
-    def _internal_error(self, message: str) -> None:
-        if getattr(self.client, "raise_send_errors", False):
-            raise
-        _error_logger.error(message, exc_info=True)
 
 
 _MISSING = object()
